@@ -1,0 +1,31 @@
+# Thin wrapper over CMake presets so the README's commands stay short. Every target builds what it needs.
+JOBS ?= $(shell nproc)
+BUILD := build/release
+PEREGRINE := $(BUILD)/src/cli/peregrine
+PYTHON := /usr/bin/python3
+
+.PHONY: all build test demo models clean
+
+all: build
+
+build:
+	cmake --preset release >/dev/null
+	cmake --build --preset release -j $(JOBS)
+
+test: build
+	ctest --preset release -j $(JOBS)
+
+# Runs the committed example models once each through `peregrine run`.
+demo: build
+	$(PEREGRINE) run examples/models/voice-verification-small/1/model.onnx --random --dim batch=1 --repeat 20
+	$(PEREGRINE) run examples/models/textgen-lstm/1/model.onnx \
+	  --input token_ids=examples/textgen-lstm/reference/case1_token_ids.npy \
+	  --input h0=examples/textgen-lstm/reference/case1_h0.npy \
+	  --input c0=examples/textgen-lstm/reference/case1_c0.npy --repeat 20
+
+# Generates the large models that are not committed (the full voice-verification ResNet).
+models:
+	examples/build_models.sh
+
+clean:
+	rm -rf build

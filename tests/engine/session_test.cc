@@ -1,0 +1,212 @@
+#include "engine/session.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "onnx/loader.h"
+
+namespace peregrine::engine {
+namespace {
+
+using graph::Dim;
+using graph::Graph;
+using graph::Node;
+using graph::Value;
+
+// Small graph-building helpers so tests read as the model they build.
+struct GraphBuilder {
+  std::unique_ptr<Graph> g = std::make_unique<Graph>();
+  GraphBuilder() { g->opset = 13; }
+
+  Value* Input(const std::string& name, DataType dtype, std::vector<Dim> shape) {
+    Value* v = g->AddValue(name, dtype);
+    v->shape = std::move(shape);
+    g->inputs.push_back(v);
+    return v;
+  }
+  Value* Op(const std::string& op, std::vector<Value*> inputs, const std::string& out_name = "") {
+    Node* n = g->AddNode(op, op + std::to_string(g->nodes().size()));
+    n->inputs = std::move(inputs);
+    Value* out = g->AddValue(out_name.empty() ? n->name + "_out" : out_name);
+    out->producer = n;
+    n->outputs = {out};
+    return out;
+  }
+  std::unique_ptr<Graph> Finish(std::vector<Value*> outputs) {
+    g->outputs = std::move(outputs);
+    return std::move(g);
+  }
+};
+
+std::unique_ptr<Session> MustCreate(std::unique_ptr<Graph> g, SessionOptions options = {}) {
+  auto session = Session::Create(std::move(g), options);
+  EXPECT_TRUE(session.ok()) << session.status();
+  return session.ok() ? std::move(*session) : nullptr;
+}
+
+// y = Relu(a + b) with a symbolic batch dimension.
+std::unique_ptr<Session> AddRelu() {
+  GraphBuilder b;
+  Value* x = b.Input("a", DataType::kFloat32, {{-1, "batch"}, {3, ""}});
+  Value* y = b.Input("b", DataType::kFloat32, {{-1, "batch"}, {3, ""}});
+  return MustCreate(b.Finish({b.Op("Relu", {b.Op("Add", {x, y})}, "y")}));
+}
+
+TEST(SessionTest, RunsAGraphAndReusesThePlanAndOutputBuffers) {
+  auto session = AddRelu();
+  ASSERT_NE(session, nullptr);
+  std::vector<Tensor> inputs = {Tensor::FromVector<float>({2, 3}, {1, -2, 3, -4, 5, -6}),
+                                Tensor::FromVector<float>({2, 3}, {1, 1, 1, 1, 1, 1})};
+  std::vector<Tensor> outputs;
+  ASSERT_TRUE(session->Run(inputs, outputs).ok());
+  ASSERT_EQ(outputs.size(), 1u);
+  EXPECT_EQ(outputs[0].shape(), (Shape{2, 3}));
+  const std::vector<float> expected = {2, 0, 4, 0, 6, 0};
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(outputs[0].data_as<float>()[i], expected[i]);
+
+  const void* buffer = outputs[0].data();
+  inputs[0].mutable_values<float>()[1] = 10;
+  ASSERT_TRUE(session->Run(inputs, outputs).ok());
+  EXPECT_EQ(outputs[0].data(), buffer) << "a matching output tensor is written in place";
+  EXPECT_EQ(outputs[0].data_as<float>()[1], 11);
+
+  // A new batch size compiles a new plan; the old one stays cached.
+  std::vector<Tensor> batch1 = {Tensor::FromVector<float>({1, 3}, {1, 2, 3}), Tensor::FromVector<float>({1, 3}, {0, 0, -9})};
+  ASSERT_TRUE(session->Run(batch1, outputs).ok());
+  EXPECT_EQ(outputs[0].shape(), (Shape{1, 3}));
+  EXPECT_EQ(outputs[0].data_as<float>()[2], 0);
+}
+
+TEST(SessionTest, RejectsBadInputsNamingThem) {
+  auto session = AddRelu();
+  ASSERT_NE(session, nullptr);
+  std::vector<Tensor> outputs;
+  Tensor good = Tensor::Zeros(DataType::kFloat32, {2, 3});
+  std::vector<Tensor> one = {good};
+  EXPECT_TRUE(absl::IsInvalidArgument(session->Run(one, outputs)));
+  std::vector<Tensor> wrong_dtype = {good, Tensor::Zeros(DataType::kInt64, {2, 3})};
+  absl::Status s = session->Run(wrong_dtype, outputs);
+  EXPECT_TRUE(absl::IsInvalidArgument(s));
+  EXPECT_NE(s.message().find("'b'"), std::string::npos) << s;
+  std::vector<Tensor> wrong_dim = {good, Tensor::Zeros(DataType::kFloat32, {2, 4})};
+  s = session->Run(wrong_dim, outputs);
+  EXPECT_TRUE(absl::IsInvalidArgument(s));
+  EXPECT_NE(s.message().find("[batch, 3]"), std::string::npos) << s;
+  std::vector<Tensor> wrong_rank = {good, Tensor::Zeros(DataType::kFloat32, {6})};
+  EXPECT_TRUE(absl::IsInvalidArgument(session->Run(wrong_rank, outputs)));
+  auto named = session->Run({{"a", good}, {"nope", good}});
+  EXPECT_TRUE(absl::IsInvalidArgument(named.status()));
+  named = session->Run({{"a", good}});
+  EXPECT_NE(named.status().message().find("missing input 'b'"), std::string::npos) << named.status();
+}
+
+TEST(SessionTest, UnsupportedOperatorIsUnimplementedAndNamesTheNode) {
+  GraphBuilder b;
+  Value* x = b.Input("x", DataType::kFloat32, {{2, ""}});
+  auto session = MustCreate(b.Finish({b.Op("FancyNewOp", {x})}));
+  ASSERT_NE(session, nullptr);
+  std::vector<Tensor> inputs = {Tensor::Zeros(DataType::kFloat32, {2})}, outputs;
+  absl::Status s = session->Run(inputs, outputs);
+  EXPECT_TRUE(absl::IsUnimplemented(s)) << s;
+  EXPECT_NE(s.message().find("FancyNewOp"), std::string::npos) << s;
+}
+
+TEST(SessionTest, ShapeComputationsFoldAndValueInputsSpecialise) {
+  // y = Reshape(x, shape) where `shape` is a runtime input: the plan is specialised on its value.
+  GraphBuilder b;
+  Value* x = b.Input("x", DataType::kFloat32, {{6, ""}});
+  Value* shape = b.Input("shape", DataType::kInt64, {{2, ""}});
+  auto session = MustCreate(b.Finish({b.Op("Reshape", {x, shape})}));
+  ASSERT_NE(session, nullptr);
+  Tensor data = Tensor::FromVector<float>({6}, {0, 1, 2, 3, 4, 5});
+  std::vector<Tensor> outputs;
+  std::vector<Tensor> as_2x3 = {data, Tensor::FromVector<int64_t>({2}, {2, 3})};
+  ASSERT_TRUE(session->Run(as_2x3, outputs).ok());
+  EXPECT_EQ(outputs[0].shape(), (Shape{2, 3}));
+  std::vector<Tensor> as_3x2 = {data, Tensor::FromVector<int64_t>({2}, {3, -1})};
+  ASSERT_TRUE(session->Run(as_3x2, outputs).ok());
+  EXPECT_EQ(outputs[0].shape(), (Shape{3, 2}));
+  EXPECT_EQ(outputs[0].data_as<float>()[5], 5);
+}
+
+TEST(SessionTest, ShapeOfARuntimeTensorIsKnownAtCompileTime) {
+  // y = Reshape(x, Shape(z)): Shape folds at compile time, so Reshape needs no specialisation.
+  GraphBuilder b;
+  Value* x = b.Input("x", DataType::kFloat32, {{6, ""}});
+  Value* z = b.Input("z", DataType::kFloat32, {{-1, "n"}, {-1, "m"}});
+  auto session = MustCreate(b.Finish({b.Op("Reshape", {x, b.Op("Shape", {z})})}));
+  ASSERT_NE(session, nullptr);
+  std::vector<Tensor> inputs = {Tensor::FromVector<float>({6}, {0, 1, 2, 3, 4, 5}), Tensor::Zeros(DataType::kFloat32, {3, 2})};
+  std::vector<Tensor> outputs;
+  ASSERT_TRUE(session->Run(inputs, outputs).ok());
+  EXPECT_EQ(outputs[0].shape(), (Shape{3, 2}));
+}
+
+TEST(SessionTest, ChainsOfInPlaceOpsShareOneBuffer) {
+  GraphBuilder b;
+  Value* v = b.Input("x", DataType::kFloat32, {{1024, ""}});
+  v = b.Op("Add", {v, v});  // not in place: reads its input twice
+  for (int i = 0; i < 8; ++i) v = b.Op(i % 2 ? "Relu" : "Neg", {v});
+  auto session = MustCreate(b.Finish({b.Op("Abs", {v})}));
+  ASSERT_NE(session, nullptr);
+  std::vector<Tensor> inputs = {Tensor::Zeros(DataType::kFloat32, {1024})}, outputs;
+  inputs[0].mutable_values<float>()[3] = -2;
+  ASSERT_TRUE(session->Run(inputs, outputs).ok());
+  // -2 + -2 = -4, Neg 4, Relu 4, Neg -4, Relu 0, then zeros.
+  EXPECT_EQ(outputs[0].data_as<float>()[3], 0);
+  EXPECT_LE(session->last_plan_stats().arena_bytes, 4096u) << "intermediates should share one buffer";
+}
+
+TEST(SessionTest, GraphOutputThatIsAnInputOrConstantIsCopied) {
+  GraphBuilder b;
+  Value* x = b.Input("x", DataType::kFloat32, {{2, ""}});
+  Value* c = b.g->AddConstant("c", Tensor::FromVector<float>({2}, {7, 8}));
+  auto session = MustCreate(b.Finish({x, c, b.Op("Relu", {x})}));
+  ASSERT_NE(session, nullptr);
+  std::vector<Tensor> inputs = {Tensor::FromVector<float>({2}, {-1, 1})}, outputs;
+  ASSERT_TRUE(session->Run(inputs, outputs).ok());
+  ASSERT_EQ(outputs.size(), 3u);
+  EXPECT_EQ(outputs[0].data_as<float>()[0], -1);
+  EXPECT_EQ(outputs[1].data_as<float>()[1], 8);
+  EXPECT_EQ(outputs[2].data_as<float>()[0], 0);
+}
+
+TEST(SessionTest, ProfileIsChromeTraceJson) {
+  GraphBuilder b;
+  Value* x = b.Input("x", DataType::kFloat32, {{4, ""}});
+  SessionOptions options;
+  options.profile = true;
+  auto session = MustCreate(b.Finish({b.Op("Neg", {b.Op("Exp", {x})})}), options);
+  ASSERT_NE(session, nullptr);
+  std::vector<Tensor> inputs = {Tensor::Zeros(DataType::kFloat32, {4})}, outputs;
+  ASSERT_TRUE(session->Run(inputs, outputs).ok());
+  const std::string path = ::testing::TempDir() + "/profile.json";
+  ASSERT_TRUE(session->WriteProfile(path).ok());
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"traceEvents\""), std::string::npos);
+  EXPECT_NE(text.find("\"cat\":\"Exp\""), std::string::npos);
+  EXPECT_NE(text.find("\"ph\":\"X\""), std::string::npos);
+}
+
+TEST(LoaderTest, BadFilesGiveClearErrors) {
+  auto missing = onnx_import::LoadModel("/nonexistent/model.onnx");
+  EXPECT_TRUE(absl::IsNotFound(missing.status()));
+  auto garbage = onnx_import::LoadModelFromBytes("this is not a protobuf", ".");
+  EXPECT_TRUE(absl::IsInvalidArgument(garbage.status()));
+  EXPECT_NE(garbage.status().message().find("not an ONNX model"), std::string::npos) << garbage.status();
+
+  // A real model cut in half.
+  const std::string real = "/usr/share/libonnx-testdata/data/node/test_conv_with_strides_padding/model.onnx";
+  std::ifstream in(real, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 20u);
+  EXPECT_TRUE(onnx_import::LoadModelFromBytes(bytes, ".").ok());
+  auto truncated = onnx_import::LoadModelFromBytes(std::string_view(bytes).substr(0, bytes.size() / 2), ".");
+  EXPECT_TRUE(absl::IsInvalidArgument(truncated.status())) << truncated.status();
+}
+
+}  // namespace
+}  // namespace peregrine::engine
