@@ -77,6 +77,8 @@ class PlanBuilder {
       }
       state.buffer = AddBuffer(BufferKind::kInput, t.byte_size());
       plan_->input_slots_[i] = state.buffer;
+      plan_->input_signature_.push_back(state.desc);
+      plan_->specialized_values_.push_back(state.known ? t.Clone() : Tensor());
     }
     return absl::OkStatus();
   }

@@ -7,6 +7,16 @@
 
 namespace peregrine::engine {
 
+bool Plan::Matches(std::span<const Tensor> inputs) const {
+  if (inputs.size() != input_signature_.size()) return false;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].dtype() != input_signature_[i].dtype || inputs[i].shape() != input_signature_[i].shape) return false;
+    const Tensor& value = specialized_values_[i];
+    if (value.has_data() && value.byte_size() > 0 && std::memcmp(value.data(), inputs[i].data(), value.byte_size()) != 0) return false;
+  }
+  return true;
+}
+
 absl::Status Plan::Run(std::span<const Tensor> inputs, std::span<Tensor> outputs, Profiler* profiler) {
   // The kernels never write through input slots; the const_cast only lets inputs share the slot table.
   for (size_t i = 0; i < input_slots_.size(); ++i) {

@@ -47,6 +47,10 @@ class Plan {
   absl::Status Run(std::span<const Tensor> inputs, std::span<Tensor> outputs, Profiler* profiler);
 
   const std::vector<TensorDesc>& output_descs() const { return output_descs_; }
+
+  // True when this plan was compiled for inputs of these dtypes and shapes (and, for inputs the plan
+  // is specialised on, these values). Allocation-free: called on every run.
+  bool Matches(std::span<const Tensor> inputs) const;
   const PlanStats& stats() const { return stats_; }
 
  private:
@@ -57,6 +61,8 @@ class Plan {
   std::vector<int> input_slots_;   // per graph input (-1 when the input is unused)
   std::vector<int> output_slots_;  // per graph output
   std::vector<TensorDesc> output_descs_;
+  std::vector<TensorDesc> input_signature_;
+  std::vector<Tensor> specialized_values_;  // per graph input: a copy of its value, or empty
   std::shared_ptr<void> arena_;
   void* scratch_ = nullptr;
   std::deque<Tensor> owned_;                  // values folded at compile time (stable addresses)

@@ -36,7 +36,7 @@ int ResolveThreads(int threads) {
 
 // Plans by input signature, least recently used last.
 struct Session::PlanCache {
-  std::list<std::pair<std::string, std::unique_ptr<Plan>>> entries;
+  std::list<std::unique_ptr<Plan>> entries;
   std::vector<bool> specialized;  // graph inputs whose values select the plan
 };
 
@@ -92,19 +92,12 @@ absl::Status Session::CheckInputs(std::span<const Tensor> inputs) const {
 }
 
 absl::StatusOr<Plan*> Session::PlanFor(std::span<const Tensor> inputs) {
-  auto signature = [&] {
-    std::string key;
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      absl::StrAppend(&key, static_cast<int>(inputs[i].dtype()), ShapeToString(inputs[i].shape()), ";");
-      if (plans_->specialized[i]) key.append(static_cast<const char*>(inputs[i].data()), inputs[i].byte_size());
-    }
-    return key;
-  };
-  std::string key = signature();
-  for (auto it = plans_->entries.begin(); it != plans_->entries.end(); ++it) {
-    if (it->first != key) continue;
-    plans_->entries.splice(plans_->entries.begin(), plans_->entries, it);
-    return it->second.get();
+  // Most runs repeat the last shapes: check that plan first, then the rest, most recent first.
+  auto& entries = plans_->entries;
+  for (auto it = entries.begin(); it != entries.end(); ++it) {
+    if (!(*it)->Matches(inputs)) continue;
+    if (it != entries.begin()) entries.splice(entries.begin(), entries, it);
+    return entries.front().get();
   }
   // Each retry specialises at least one more input, so this ends.
   for (size_t attempt = 0; attempt <= inputs.size(); ++attempt) {
@@ -112,9 +105,9 @@ absl::StatusOr<Plan*> Session::PlanFor(std::span<const Tensor> inputs) {
     CompileRequest request{graph_.get(), inputs, plans_->specialized, CompileOptions{options_.threads, true}};
     auto plan = Compile(request, CpuEngine(), &needs);
     if (plan.ok()) {
-      plans_->entries.emplace_front(signature(), std::move(*plan));
-      while (plans_->entries.size() > std::max<size_t>(1, options_.max_cached_plans)) plans_->entries.pop_back();
-      return plans_->entries.front().second.get();
+      entries.push_front(std::move(*plan));
+      while (entries.size() > std::max<size_t>(1, options_.max_cached_plans)) entries.pop_back();
+      return entries.front().get();
     }
     if (!absl::IsFailedPrecondition(plan.status()) || needs == plans_->specialized) return plan.status();
     plans_->specialized = needs;

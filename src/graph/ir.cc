@@ -103,24 +103,31 @@ void Graph::RemoveNode(Node* node) {
 }
 
 void Graph::RemoveDeadNodes() {
-  // Walk backwards from the outputs; everything unreached is dead.
-  std::unordered_set<const Value*> live(outputs.begin(), outputs.end());
-  std::vector<bool> keep(nodes_.size(), false);
-  for (size_t i = nodes_.size(); i-- > 0;) {
-    const Node& node = *nodes_[i];
-    bool used = std::any_of(node.outputs.begin(), node.outputs.end(),
-                            [&](const Value* v) { return v != nullptr && live.count(v); });
-    if (!used) continue;
-    keep[i] = true;
-    for (const Value* in : node.inputs) {
-      if (in != nullptr) live.insert(in);
+  // Everything reachable backwards from the outputs through producers is live, whatever the order.
+  std::unordered_map<const Value*, Node*> producer;
+  for (const auto& node : nodes_) {
+    for (Value* out : node->outputs) {
+      if (out != nullptr) producer[out] = node.get();
     }
   }
-  std::vector<std::unique_ptr<Node>> kept;
-  for (size_t i = 0; i < nodes_.size(); ++i) {
-    if (keep[i]) kept.push_back(std::move(nodes_[i]));
+  std::unordered_set<const Value*> live;
+  std::unordered_set<const Node*> live_nodes;
+  std::vector<const Value*> work(outputs.begin(), outputs.end());
+  while (!work.empty()) {
+    const Value* v = work.back();
+    work.pop_back();
+    if (!live.insert(v).second) continue;
+    auto it = producer.find(v);
+    if (it == producer.end() || !live_nodes.insert(it->second).second) continue;
+    for (const Value* out : it->second->outputs) {
+      if (out != nullptr) live.insert(out);
+    }
+    for (const Value* in : it->second->inputs) {
+      if (in != nullptr) work.push_back(in);
+    }
   }
-  nodes_ = std::move(kept);
+  nodes_.erase(std::remove_if(nodes_.begin(), nodes_.end(), [&](const auto& n) { return !live_nodes.count(n.get()); }),
+               nodes_.end());
   for (const Value* in : inputs) live.insert(in);
   values_.erase(std::remove_if(values_.begin(), values_.end(), [&](const auto& v) { return !live.count(v.get()); }),
                 values_.end());

@@ -199,6 +199,9 @@ PassStats RunFusionPasses(Graph& graph) {
   stats.adds_fused = FuseResidualAdd(graph);
   stats.activations_fused = FuseActivations(graph);
   graph.RemoveDeadNodes();
+  // A fused sum makes its node read the other addend, which may come later in the old order.
+  absl::Status sorted = graph.TopologicalSort();
+  (void)sorted;  // fusion adds no cycles: the addend never depends on the node it is fused into
   return stats;
 }
 

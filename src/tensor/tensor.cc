@@ -33,7 +33,7 @@ Tensor Tensor::Clone() const {
   Tensor copy = Zeros(dtype_, shape_);
   if (dtype_ == DataType::kString) {
     for (int64_t i = 0; i < num_elements(); ++i) copy.data_as<std::string>()[i] = data_as<std::string>()[i];
-  } else if (byte_size() > 0) {
+  } else if (byte_size() > 0 && data_ != nullptr) {  // a data-less stand-in clones to zeros
     std::memcpy(copy.data_, data_, byte_size());
   }
   return copy;
