@@ -25,7 +25,11 @@ absl::StatusOr<int64_t> DefaultOpset(const onnx::ModelProto& model) {
   for (const auto& import : model.opset_import()) {
     if (import.domain().empty() || import.domain() == "ai.onnx") opset = import.version();
   }
-  if (opset < 0) return absl::InvalidArgumentError("model imports no version of the default ONNX operator set");
+  if (opset < 0 && model.opset_import_size() > 0) {
+    return absl::UnimplementedError(absl::StrCat("model uses only the operator domain '", model.opset_import(0).domain(),
+                                                 "'; Peregrine supports the default ONNX domain"));
+  }
+  if (opset < 0) return absl::InvalidArgumentError("model imports no operator set");
   if (opset < kMinOpset || opset > kMaxOpset) {
     return absl::UnimplementedError(absl::StrCat("model uses opset ", opset, "; Peregrine supports opsets ", kMinOpset, " to ", kMaxOpset));
   }

@@ -16,7 +16,7 @@
 
 namespace peregrine::onnx_import {
 
-inline constexpr int64_t kMinOpset = 7;
+inline constexpr int64_t kMinOpset = 6;
 inline constexpr int64_t kMaxOpset = 17;
 
 struct LoadOptions {

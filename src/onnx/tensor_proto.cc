@@ -48,8 +48,11 @@ absl::StatusOr<std::string> ReadExternal(const onnx::TensorProto& proto, const s
   if (!in) return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "': cannot open external data ", path.string()));
   in.seekg(0, std::ios::end);
   const int64_t file_size = in.tellg();
+  if (offset < 0 || offset > file_size) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "': external data offset is past the end of ", path.string()));
+  }
   if (length < 0) length = file_size - offset;
-  if (offset < 0 || offset + length > file_size) {
+  if (length > file_size - offset) {  // not offset + length: both come from the file and may overflow
     return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "': external data range is past the end of ", path.string()));
   }
   std::string bytes(static_cast<size_t>(length), '\0');
@@ -80,18 +83,44 @@ absl::Status CopyTypedFields(const onnx::TensorProto& proto, Tensor& out) {
   }
 }
 
+// Element count of a tensor's dims; InvalidArgument for a negative dimension or a count that
+// would overflow (even when a later zero dimension makes the tensor empty).
+absl::StatusOr<int64_t> CheckedElements(const onnx::TensorProto& proto, const Shape& shape) {
+  constexpr int64_t kMaxElements = int64_t{1} << 48;
+  int64_t elements = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "': negative dimension"));
+    if (d > 0 && elements > kMaxElements / d) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "': dims ", ShapeToString(shape), " are too large"));
+    }
+    elements *= d;
+  }
+  return elements;
+}
+
+// How many elements the typed data field used for `dtype` holds.
+int64_t TypedFieldSize(const onnx::TensorProto& proto, DataType dtype) {
+  switch (dtype) {
+    case DataType::kFloat32: return proto.float_data_size();
+    case DataType::kFloat64: return proto.double_data_size();
+    case DataType::kInt64: return proto.int64_data_size();
+    case DataType::kUint32: case DataType::kUint64: return proto.uint64_data_size();
+    case DataType::kString: return proto.string_data_size();
+    default: return proto.int32_data_size();
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& proto, const std::string& base_dir) {
   if (!IsSupported(proto.data_type())) {
     return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "': unsupported element type ", proto.data_type()));
   }
-  Shape shape(proto.dims().begin(), proto.dims().end());
-  for (int64_t d : shape) {
-    if (d < 0) return absl::InvalidArgumentError(absl::StrCat("tensor '", proto.name(), "': negative dimension"));
-  }
   const DataType dtype = static_cast<DataType>(proto.data_type());
-  Tensor out = Tensor::Zeros(dtype, shape);
+  Shape shape(proto.dims().begin(), proto.dims().end());
+  // The dims come from the file: check them before anything multiplies or allocates them, so a
+  // few bytes cannot ask for an overflowing element count or terabytes of zeros.
+  ASSIGN_OR_RETURN(const int64_t elements, CheckedElements(proto, shape));
 
   const bool external = proto.data_location() == onnx::TensorProto::EXTERNAL;
   if (external || proto.has_raw_data()) {
@@ -101,12 +130,17 @@ absl::StatusOr<Tensor> TensorFromProto(const onnx::TensorProto& proto, const std
       ASSIGN_OR_RETURN(external_bytes, ReadExternal(proto, base_dir));
     }
     const std::string& raw = external ? external_bytes : proto.raw_data();
-    if (raw.size() != out.byte_size()) {
-      return SizeMismatch(proto, out.num_elements(), static_cast<int64_t>(raw.size() / std::max<size_t>(1, ElementSize(dtype))));
+    const size_t element_size = ElementSize(dtype);
+    if (raw.size() != static_cast<size_t>(elements) * element_size) {
+      return SizeMismatch(proto, elements, static_cast<int64_t>(raw.size() / std::max<size_t>(1, element_size)));
     }
+    Tensor out = Tensor::Zeros(dtype, shape);
     if (!raw.empty()) std::memcpy(out.data(), raw.data(), raw.size());  // ONNX raw data is little-endian, as is x86
     return out;
   }
+  const int64_t stored = TypedFieldSize(proto, dtype);
+  if (stored != elements) return SizeMismatch(proto, elements, stored);
+  Tensor out = Tensor::Zeros(dtype, shape);
   RETURN_IF_ERROR(CopyTypedFields(proto, out));
   return out;
 }
