@@ -2,12 +2,21 @@
 // runs it; a failing command prints "error: <message>" on stderr and exits non-zero.
 #pragma once
 
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
 #include "CLI/CLI.hpp"
 
 namespace peregrine::cli {
 
 void AddRunCommand(CLI::App& app);
 void AddInspectCommand(CLI::App& app);
+void AddGenerateCommand(CLI::App& app);
+
+// Parses repeated `--dim SYMBOL=SIZE` flags; throws CommandError for a malformed one.
+std::map<std::string, int64_t> ParseDimFlags(const std::vector<std::string>& specs);
 
 // Thrown by command callbacks to exit with a message; main() prints it.
 struct CommandError {

@@ -40,19 +40,6 @@ void Check(const absl::Status& status) {
   if (!status.ok()) throw CommandError{std::string(status.message())};
 }
 
-std::map<std::string, int64_t> ParseDims(const std::vector<std::string>& specs) {
-  std::map<std::string, int64_t> dims;
-  for (const std::string& spec : specs) {
-    std::pair<std::string, std::string> kv = absl::StrSplit(spec, absl::MaxSplits('=', 1));
-    int64_t size;
-    if (kv.first.empty() || !absl::SimpleAtoi(kv.second, &size) || size < 0) {
-      throw CommandError{absl::StrCat("--dim expects SYMBOL=SIZE, got '", spec, "'")};
-    }
-    dims[kv.first] = size;
-  }
-  return dims;
-}
-
 // Random inputs in a model-friendly range: uniform [-1, 1) for floats, [0, 10) for integers.
 Tensor RandomInput(const engine::TensorInfo& info, const std::map<std::string, int64_t>& dims, std::mt19937& rng) {
   Shape shape;
@@ -93,7 +80,7 @@ std::vector<Tensor> GatherInputs(const RunFlags& flags, const engine::Session& s
     if (known == session.inputs().end()) throw CommandError{absl::StrCat("model has no input named '", kv.first, "'")};
     files[kv.first] = kv.second;
   }
-  const auto dims = ParseDims(flags.dims);
+  const auto dims = ParseDimFlags(flags.dims);
   std::mt19937 rng(1234);
   std::vector<Tensor> inputs;
   for (const engine::TensorInfo& info : session.inputs()) {
@@ -147,6 +134,19 @@ void Run(const RunFlags& flags) {
 }
 
 }  // namespace
+
+std::map<std::string, int64_t> ParseDimFlags(const std::vector<std::string>& specs) {
+  std::map<std::string, int64_t> dims;
+  for (const std::string& spec : specs) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(spec, absl::MaxSplits('=', 1));
+    int64_t size;
+    if (kv.first.empty() || !absl::SimpleAtoi(kv.second, &size) || size < 0) {
+      throw CommandError{absl::StrCat("--dim expects SYMBOL=SIZE, got '", spec, "'")};
+    }
+    dims[kv.first] = size;
+  }
+  return dims;
+}
 
 void AddRunCommand(CLI::App& app) {
   auto flags = std::make_shared<RunFlags>();

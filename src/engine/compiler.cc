@@ -429,9 +429,14 @@ absl::Status PlanBuilder::Finish() {
 
 absl::StatusOr<std::unique_ptr<Plan>> Compile(const CompileRequest& request, const dnnl::engine& engine,
                                              std::vector<bool>* needs_specialization) {
-  PlanBuilder builder(request, engine, needs_specialization);
-  builder.CreateOutputBuffers();
-  return builder.Build();
+  // Shapes come from models and requests: a plan too large for memory is an error, not a crash.
+  try {
+    PlanBuilder builder(request, engine, needs_specialization);
+    builder.CreateOutputBuffers();
+    return builder.Build();
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError("not enough memory for the tensors of this model at these input shapes");
+  }
 }
 
 absl::StatusOr<std::vector<Tensor>> EvaluateNode(const graph::Node& node, const std::vector<const Tensor*>& inputs,
@@ -466,7 +471,11 @@ absl::StatusOr<std::vector<Tensor>> EvaluateNode(const graph::Node& node, const 
   CompileRequest request{&mini, input_tensors, std::vector<bool>(input_tensors.size(), true), CompileOptions{1, false}};
   ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, Compile(request, engine, nullptr));
   std::vector<Tensor> outputs;
-  for (const TensorDesc& d : plan->output_descs()) outputs.push_back(Tensor::Zeros(d.dtype, d.shape));
+  try {
+    for (const TensorDesc& d : plan->output_descs()) outputs.push_back(Tensor::Zeros(d.dtype, d.shape));
+  } catch (const std::bad_alloc&) {
+    return absl::ResourceExhaustedError(absl::StrCat(node.Describe(), ": outputs too large to fold"));
+  }
   RETURN_IF_ERROR(plan->Run(input_tensors, outputs, nullptr));
   std::vector<Tensor> result;
   size_t next = 0;

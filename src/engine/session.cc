@@ -131,14 +131,20 @@ absl::Status Session::Run(std::span<const Tensor> inputs, std::vector<Tensor>& o
     bool reusable = out.has_data() && out.dtype() == descs[i].dtype && out.shape() == descs[i].shape;
     // Writing an output into a buffer that is also an input would corrupt the input mid-run.
     for (const Tensor& in : inputs) reusable = reusable && (in.data() != out.data() || out.byte_size() == 0);
-    if (!reusable) out = Tensor::Zeros(descs[i].dtype, descs[i].shape);
+    try {
+      if (!reusable) out = Tensor::Zeros(descs[i].dtype, descs[i].shape);
+    } catch (const std::bad_alloc&) {
+      return absl::ResourceExhaustedError(absl::StrCat("output '", outputs_[i].name, "' is too large for memory"));
+    }
   }
   return last_plan_->Run(inputs, outputs, profiler_.get());
 }
 
 absl::StatusOr<std::vector<Tensor>> Session::Run(const std::vector<std::pair<std::string, Tensor>>& named_inputs) {
   std::vector<Tensor> inputs(inputs_.size());
-  for (const auto& [name, tensor] : named_inputs) {
+  for (const auto& named : named_inputs) {
+    const std::string& name = named.first;  // not a structured binding: clang 14 cannot capture those
+    const Tensor& tensor = named.second;
     auto it = std::find_if(inputs_.begin(), inputs_.end(), [&](const TensorInfo& info) { return info.name == name; });
     if (it == inputs_.end()) return absl::InvalidArgumentError(absl::StrCat("model has no input named '", name, "'"));
     inputs[it - inputs_.begin()] = tensor;

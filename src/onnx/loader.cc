@@ -9,6 +9,7 @@
 #include "onnx/checker.h"
 #include "onnx/onnx_pb.h"
 #include "onnx/shape_inference/implementation.h"
+#include "onnx/shape_inference_guards.h"
 #include "onnx/tensor_proto.h"
 
 namespace peregrine::onnx_import {
@@ -44,7 +45,10 @@ absl::Status CheckAndInfer(onnx::ModelProto& model, const LoadOptions& options) 
     return absl::InvalidArgumentError(absl::StrCat("model fails the ONNX checker: ", e.what()));
   }
   try {
-    if (options.infer_shapes) onnx::shape_inference::InferShapes(model);
+    if (options.infer_shapes) {
+      InstallShapeInferenceGuards();  // libonnx crashes on some malformed nodes without them
+      onnx::shape_inference::InferShapes(model);
+    }
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("ONNX shape inference failed: ", e.what()));
   }

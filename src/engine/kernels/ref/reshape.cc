@@ -3,6 +3,7 @@
 // which alias_input = 0 allows).
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <memory>
 
 #include "engine/kernels/ref/ref_kernels.h"
@@ -54,6 +55,7 @@ absl::StatusOr<Shape> ReshapeTarget(const CompileContext& ctx, const Shape& in, 
       shape[i] = in[i];
     }
     if (shape[i] < 0) return ctx.Invalid("shape has negative dimension " + std::to_string(shape[i]));
+    if (shape[i] > 0 && known > std::numeric_limits<int64_t>::max() / shape[i]) return ctx.Invalid("shape is too large");
     known *= shape[i];
   }
   const int64_t total = Count(in);
