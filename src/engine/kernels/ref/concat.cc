@@ -9,18 +9,6 @@
 namespace peregrine::engine::ref {
 namespace {
 
-struct AxisView {
-  int64_t outer = 1;  // product of dims before the axis
-  int64_t inner = 1;  // product of dims after the axis
-};
-
-AxisView ViewAt(const Shape& shape, int64_t axis) {
-  AxisView v;
-  for (int64_t d = 0; d < axis; ++d) v.outer *= shape[static_cast<size_t>(d)];
-  for (size_t d = static_cast<size_t>(axis) + 1; d < shape.size(); ++d) v.inner *= shape[d];
-  return v;
-}
-
 // Copies between one big tensor and several pieces; `concat` chooses the direction.
 class BlockKernel : public Kernel {
  public:
@@ -74,12 +62,12 @@ absl::StatusOr<CompiledKernel> ConcatFactory(const CompileContext& ctx) {
     for (size_t d = 0; match && d < out.size(); ++d) match = d == static_cast<size_t>(axis) || in.shape[d] == out[d];
     if (!match) return ctx.Invalid("input shapes " + ShapeToString(first.shape) + " and " + ShapeToString(in.shape) + " differ off the axis");
     out[static_cast<size_t>(axis)] += in.shape[static_cast<size_t>(axis)];
-    const AxisView v = ViewAt(in.shape, axis);
+    const AxisView v = ViewAround(in.shape, axis);
     blocks.push_back(in.shape[static_cast<size_t>(axis)] * v.inner);
   }
   if (first.dtype == DataType::kUndefined || ElementSize(first.dtype) == 0) return ctx.Unsupported("unsupported dtype");
   CompiledKernel ck;
-  ck.kernel = std::make_unique<BlockKernel>(first.dtype, true, ViewAt(out, axis).outer, std::move(blocks), ctx.threads);
+  ck.kernel = std::make_unique<BlockKernel>(first.dtype, true, ViewAround(out, axis).outer, std::move(blocks), ctx.threads);
   ck.outputs.push_back(PlainDesc(first.dtype, out));
   return ck;
 }
@@ -120,7 +108,7 @@ absl::StatusOr<CompiledKernel> SplitFactory(const CompileContext& ctx) {
   const size_t outputs = ctx.node.outputs.size();
   ASSIGN_OR_RETURN(std::vector<int64_t> sizes, SplitSizes(ctx, in.shape[static_cast<size_t>(axis)], outputs));
   if (ElementSize(in.dtype) == 0) return ctx.Unsupported("unsupported dtype");
-  const AxisView v = ViewAt(in.shape, axis);
+  const AxisView v = ViewAround(in.shape, axis);
   CompiledKernel ck;
   std::vector<int64_t> blocks;
   for (size_t k = 0; k < outputs; ++k) {

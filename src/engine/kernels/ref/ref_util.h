@@ -20,6 +20,24 @@ namespace peregrine::engine::ref {
 // microseconds, more than a simple pass over 64K floats.
 inline constexpr int64_t kParallelThreshold = int64_t{1} << 16;
 
+// A shape seen as [outer, n, inner] around one axis (n = the axis' size): the loop bounds of every
+// kernel that works along an axis (Concat, Softmax, CumSum, ArgMax, ...).
+struct AxisView {
+  int64_t outer = 1;  // product of dims before the axis
+  int64_t n = 1;
+  int64_t inner = 1;  // product of dims after the axis
+};
+inline AxisView ViewAround(const Shape& shape, int64_t axis) {
+  AxisView v;
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
+    const int64_t s = shape[static_cast<size_t>(d)];
+    if (d < axis) v.outer *= s;
+    else if (d == axis) v.n = s;
+    else v.inner *= s;
+  }
+  return v;
+}
+
 // A dense row-major output descriptor.
 TensorDesc PlainDesc(DataType dtype, Shape shape);
 

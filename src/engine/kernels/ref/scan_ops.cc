@@ -11,21 +11,6 @@
 namespace peregrine::engine::ref {
 namespace {
 
-struct AxisView {
-  int64_t outer = 1, n = 1, inner = 1;
-};
-
-AxisView ViewAround(const Shape& shape, int64_t axis) {
-  AxisView v;
-  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
-    const int64_t s = shape[static_cast<size_t>(d)];
-    if (d < axis) v.outer *= s;
-    else if (d == axis) v.n = s;
-    else v.inner *= s;
-  }
-  return v;
-}
-
 // Integer sums wrap instead of overflowing (undefined behaviour for signed types).
 template <typename T>
 T WrapAdd(T a, T b) {
