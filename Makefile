@@ -15,13 +15,14 @@ build:
 test: build
 	ctest --preset release -j $(JOBS)
 
-# Runs the committed example models once each through `peregrine run`.
+# Runs the committed example models through `peregrine run`, and the text generator end to end.
 demo: build
 	$(PEREGRINE) run examples/models/voice-verification-small/1/model.onnx --random --dim batch=1 --repeat 20
 	$(PEREGRINE) run examples/models/textgen-lstm/1/model.onnx \
 	  --input token_ids=examples/textgen-lstm/reference/case1_token_ids.npy \
 	  --input h0=examples/textgen-lstm/reference/case1_h0.npy \
 	  --input c0=examples/textgen-lstm/reference/case1_c0.npy --repeat 20
+	$(PEREGRINE) generate examples/models/textgen-lstm/1/model.onnx --prompt "Movie is great." --max-tokens 20 --repeat 20
 
 # Generates the large models that are not committed (the full voice-verification ResNet).
 models:
