@@ -95,7 +95,6 @@ class GatherElementsKernel : public Kernel {
     const void* indices = ctx.input(1);
     T* out = ctx.output_as<T>(0);
     const int64_t total = NumElements(shape_);
-    const size_t rank = shape_.size();
     std::fill(coord_.begin(), coord_.end(), 0);
     int64_t base = 0;  // offset of coord_ in data, without the axis term
     for (int64_t e = 0; e < total; ++e) {
@@ -103,16 +102,7 @@ class GatherElementsKernel : public Kernel {
       if (idx < -n_ || idx >= n_) return OutOfRange(node_, idx, n_);
       if (idx < 0) idx += n_;
       out[e] = data[base + idx * strides_[static_cast<size_t>(axis_)]];
-      // Advance the coordinate odometer.
-      for (size_t d = rank; d-- > 0;) {
-        const int64_t step = static_cast<int64_t>(d) == axis_ ? 0 : strides_[d];
-        if (++coord_[d] < shape_[d]) {
-          base += step;
-          break;
-        }
-        base -= step * (shape_[d] - 1);
-        coord_[d] = 0;
-      }
+      AdvanceExceptAxis(coord_, shape_, strides_, axis_, base);
     }
     return absl::OkStatus();
   }

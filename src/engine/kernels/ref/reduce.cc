@@ -231,19 +231,6 @@ absl::Status MakeReduce(const CompileContext& ctx, DataType dtype, ReducePlan pl
   return absl::OkStatus();
 }
 
-class CopyKernel : public Kernel {
- public:
-  CopyKernel(DataType dtype, int64_t n) : dtype_(dtype), n_(n) {}
-  absl::Status Run(const RunContext& ctx) override {
-    CopyElements(dtype_, ctx.input(0), ctx.output(0), n_);
-    return absl::OkStatus();
-  }
-
- private:
-  DataType dtype_;
-  int64_t n_;
-};
-
 // The reduce axes: input 1 when present (ReduceSum from opset 13, all from 18), else the
 // attribute. nullopt when none are given.
 absl::StatusOr<std::optional<std::vector<int64_t>>> ReduceAxes(const CompileContext& ctx) {
@@ -279,7 +266,7 @@ absl::StatusOr<CompiledKernel> ReduceFactory(const CompileContext& ctx) {
   const bool keepdims = ctx.node.GetInt("keepdims", 1) != 0;
   CompiledKernel ck;
   if ((!axes.has_value() || axes->empty()) && ctx.node.GetInt("noop_with_empty_axes", 0) != 0) {
-    ck.kernel = std::make_unique<CopyKernel>(x.dtype, Count(x.shape));
+    ck.kernel = std::make_unique<ElementCopyKernel>(x.dtype, Count(x.shape));
     ck.outputs.push_back(PlainDesc(x.dtype, x.shape));
     ck.alias_input = 0;
     return ck;

@@ -72,4 +72,9 @@ void CopyElements(DataType dtype, const void* src, void* dst, int64_t n) {
   std::memmove(dst, src, static_cast<size_t>(n) * ElementSize(dtype));
 }
 
+absl::Status ElementCopyKernel::Run(const RunContext& ctx) {
+  CopyElements(dtype_, ctx.input(0), ctx.output(0), n_);
+  return absl::OkStatus();
+}
+
 }  // namespace peregrine::engine::ref

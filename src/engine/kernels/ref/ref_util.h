@@ -38,6 +38,33 @@ inline AxisView ViewAround(const Shape& shape, int64_t axis) {
   return v;
 }
 
+// Steps the row-major coordinate `coord` over `shape` by one element and moves `base` (an offset
+// with `strides`) along, leaving out `skip_axis`, whose term the caller adds from an index tensor
+// (Gather/Scatter along an axis).
+inline void AdvanceExceptAxis(std::vector<int64_t>& coord, const Shape& shape, const std::vector<int64_t>& strides,
+                              int64_t skip_axis, int64_t& base) {
+  for (size_t d = shape.size(); d-- > 0;) {
+    const int64_t step = static_cast<int64_t>(d) == skip_axis ? 0 : strides[d];
+    if (++coord[d] < shape[d]) {
+      base += step;
+      return;
+    }
+    base -= step * (shape[d] - 1);
+    coord[d] = 0;
+  }
+}
+
+// Copies input 0 to output 0 element by element (no-op reductions, same-type casts).
+class ElementCopyKernel : public Kernel {
+ public:
+  ElementCopyKernel(DataType dtype, int64_t n) : dtype_(dtype), n_(n) {}
+  absl::Status Run(const RunContext& ctx) override;
+
+ private:
+  DataType dtype_;
+  int64_t n_;
+};
+
 // A dense row-major output descriptor.
 TensorDesc PlainDesc(DataType dtype, Shape shape);
 

@@ -213,15 +213,7 @@ class ScatterElementsKernel : public Kernel {
       if (idx < 0) idx += n_;
       T& target = out[base + idx * strides_[static_cast<size_t>(axis_)]];
       target = Combine(reduction_, target, updates[e]);
-      for (size_t d = shape_.size(); d-- > 0;) {
-        const int64_t step = static_cast<int64_t>(d) == axis_ ? 0 : strides_[d];
-        if (++coord_[d] < shape_[d]) {
-          base += step;
-          break;
-        }
-        base -= step * (shape_[d] - 1);
-        coord_[d] = 0;
-      }
+      AdvanceExceptAxis(coord_, shape_, strides_, axis_, base);
     }
     return absl::OkStatus();
   }

@@ -174,25 +174,12 @@ class CastKernel : public Kernel {
   int threads_;
 };
 
-class CopyKernel : public Kernel {
- public:
-  CopyKernel(DataType dtype, int64_t n) : dtype_(dtype), n_(n) {}
-  absl::Status Run(const RunContext& ctx) override {
-    CopyElements(dtype_, ctx.input(0), ctx.output(0), n_);
-    return absl::OkStatus();
-  }
-
- private:
-  DataType dtype_;
-  int64_t n_;
-};
-
 absl::StatusOr<CompiledKernel> CastTo(const CompileContext& ctx, DataType to) {
   const TensorDesc& x = ctx.desc(0);
   CompiledKernel ck;
   ck.outputs.push_back(PlainDesc(to, x.shape));
   if (x.dtype == to) {
-    ck.kernel = std::make_unique<CopyKernel>(to, Count(x.shape));
+    ck.kernel = std::make_unique<ElementCopyKernel>(to, Count(x.shape));
     ck.alias_input = 0;
     return ck;
   }
