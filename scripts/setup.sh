@@ -8,8 +8,10 @@ PACKAGES=(
   # build
   cmake g++ make pkg-config
   libdnnl-dev libonnx-dev libprotobuf-dev protobuf-compiler libabsl-dev libcli11-dev
+  libboost-dev libsimdjson-dev rapidjson-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libonnx-testdata clang libclang-rt-14-dev
+  curl apache2-utils wrk python3-requests
   # examples and reference outputs (PyTorch exports, ONNX checks)
   python3 python3-torch python3-onnx python3-numpy
 )
