@@ -1,5 +1,5 @@
 // Scheduler: runs the requests of one model version on a pool of instances, each a worker thread that
-// owns one engine::Session, fed by one bounded FIFO queue.
+// owns one ModelInstance (an engine session), fed by one bounded FIFO queue.
 //
 // Contract:
 //  - Submit() either rejects the request at once (queue full -> Unavailable, shutting down ->
@@ -13,7 +13,7 @@
 //    drain=false fails queued requests with Unavailable. The destructor drains.
 //
 // The scheduler trusts its input: request.inputs are already validated and ordered as the session's
-// inputs (see request_validation.h). Outputs are the session's outputs filtered by request.outputs
+// inputs (see request_validation.h). Outputs are the instance's outputs filtered by request.outputs
 // (all of them, binary per request.binary_outputs, when that is empty).
 // Thread-safe.
 #pragma once
@@ -24,8 +24,8 @@
 #include <vector>
 
 #include "common/status.h"
-#include "engine/session.h"
 #include "serving/inference.h"
+#include "serving/model_instance.h"
 
 namespace peregrine::serving {
 
@@ -37,8 +37,8 @@ struct SchedulerOptions {
 
 class Scheduler {
  public:
-  // Takes one session per instance (at least one) and starts a worker thread for each.
-  static absl::StatusOr<std::unique_ptr<Scheduler>> Create(std::vector<std::unique_ptr<engine::Session>> instances,
+  // Takes the instances (at least one, all of the same model) and starts a worker thread for each.
+  static absl::StatusOr<std::unique_ptr<Scheduler>> Create(std::vector<std::unique_ptr<ModelInstance>> instances,
                                                            SchedulerOptions options);
   ~Scheduler();
   Scheduler(const Scheduler&) = delete;
