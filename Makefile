@@ -4,7 +4,7 @@ BUILD := build/release
 PEREGRINE := $(BUILD)/src/cli/peregrine
 PYTHON := /usr/bin/python3
 
-.PHONY: all build test demo models clean
+.PHONY: all build test serve demo models clean
 
 all: build
 
@@ -14,6 +14,11 @@ build:
 
 test: build
 	ctest --preset release -j $(JOBS)
+
+# Serves the example model repository (KServe V2 / Triton protocol) on port 8000 until Ctrl-C.
+PORT ?= 8000
+serve: build
+	$(PEREGRINE) serve --model-repository examples/models --http-port $(PORT)
 
 # Runs the committed example models through `peregrine run`, and the text generator end to end.
 demo: build

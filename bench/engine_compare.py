@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+import docs_section
 import report
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -232,8 +233,7 @@ def main():
 
 def write_report(results, args):
     profiles = None if args.no_profile else report.profile_misses(results)
-    with open(args.output, "w") as f:
-        f.write(report.render(results, profiles))
+    docs_section.replace_section("engine_compare", report.render(results, profiles), args.output)
     print(f"wrote {os.path.relpath(args.output, ROOT)} ({results['elapsed_s'] / 60:.1f} min)", file=sys.stderr)
 
 

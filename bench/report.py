@@ -282,18 +282,18 @@ def render(results, profiles):
     ort_opts = json.dumps({"executionProviders": ["cpu"], "intraOpNumThreads": "T", "interOpNumThreads": 1,
                            "executionMode": "sequential", "graphOptimizationLevel": "all"})
     md = [
-        "# Benchmarks: Peregrine vs ONNX Runtime vs PyTorch",
+        "## Engine: Peregrine vs ONNX Runtime vs PyTorch",
         "",
         f"Written by `{results['command']}` on {results['started']} ({results['rounds']} interleaved "
         f"round{'s' if results['rounds'] != 1 else ''}, "
         f"{results['elapsed_s'] / 60:.1f} min{', smoke run' if results['quick'] else ''}). "
         "Regenerate it with that command; do not edit by hand.",
         "",
-        "## Targets",
+        "### Targets",
         "",
         *target_lines,
         "",
-        "## Setup",
+        "### Setup",
         "",
         f"- Machine: {info['cpu']}. Shared and noisy: load average "
         f"{results['load_before'][0]:.1f} at the start, {results['load_after'][0]:.1f} at the end (1-minute). "
@@ -325,24 +325,24 @@ def render(results, profiles):
         "untimed call the first time they meet a cell. Timers: Peregrine's own (steady_clock), "
         "`process.hrtime` (ORT), `time.perf_counter_ns` (PyTorch).",
         "",
-        "## Text generation (20 greedy tokens after \"Movie is great.\"), ms per request",
+        "### Text generation (20 greedy tokens after \"Movie is great.\"), ms per request",
         "",
         *generation_table(stats),
         "",
-        "## Voice-verification ResNet (full, fp32), ms per inference",
+        "### Voice-verification ResNet (full, fp32), ms per inference",
         "",
         *resnet_table(stats),
         "",
-        "## Output agreement",
+        "### Output agreement",
         "",
         *agreement(stats),
         "",
     ]
     if profiles:
-        md += ["## Where Peregrine's time goes (targets missed)", ""]
+        md += ["### Where Peregrine's time goes (targets missed)", ""]
         for title, text in profiles:
-            md += [f"### {title}", "", text.rstrip(), ""]
-    md += ["## Round-to-round spread", "",
+            md += [f"#### {title}", "", text.rstrip(), ""]
+    md += ["### Round-to-round spread", "",
            "How much the per-round medians moved, and each cell's fastest single call over all rounds: on this "
            "shared machine the fastest call is the one least disturbed by other processes, a lower bound on what "
            "the engine needs; the medians above are what a request met.", "", *spread_table(stats), ""]

@@ -1,4 +1,4 @@
-// peregrine: run, inspect and (later) serve ONNX models.
+// peregrine: run, inspect, generate with and serve ONNX models.
 //
 // Exit codes: 0 success (and --help, --version); 1 the command failed (bad model, bad input - one
 // "error: ..." line on stderr); 2 bad command line (the error, then the usage of the command).
@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   peregrine::cli::AddRunCommand(app);
   peregrine::cli::AddInspectCommand(app);
   peregrine::cli::AddGenerateCommand(app);
+  peregrine::cli::AddServeCommand(app);
   if (argc <= 1) {
     std::cerr << "error: no command given\n\n" << app.help();
     return kUsageError;

@@ -78,6 +78,7 @@ struct RequestTimings {
   int64_t compute_infer_ns = 0;   // engine Run
   int64_t compute_output_ns = 0;  // gathering outputs into the response
   int batch_size = 1;             // requests (or batch rows) that shared this engine call
+  bool counts_execution = true;   // exactly one request of a shared engine call counts it
 };
 
 struct InferenceResult {
