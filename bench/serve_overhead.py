@@ -34,7 +34,8 @@ MODELS = os.path.join(ROOT, "examples", "models")
 def start_server(tmp, http_threads):
     port_file = os.path.join(tmp, "port")
     proc = subprocess.Popen([BIN, "serve", "--model-repository", MODELS, "--http-address", "127.0.0.1",
-                             "--http-port", "0", "--port-file", port_file, "--http-threads", str(http_threads)],
+                             "--http-port", "0", "--port-file", port_file, "--http-threads", str(http_threads),
+                             "--threads-per-instance", "1"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not os.path.exists(port_file):

@@ -124,7 +124,7 @@ void Run(const RunFlags& flags) {
       Check(WriteNpy((std::filesystem::path(flags.output_dir) / (session->outputs()[i].name + ".npy")).string(), outputs[i]));
     }
   }
-  std::cout << absl::StrFormat("time: min %.3f ms, p50 %.3f ms, p90 %.3f ms over %d runs (%d threads)\n",
+  std::cout << absl::StrFormat("time: min %.4f ms, p50 %.4f ms, p90 %.4f ms over %d runs (%d threads)\n",
                                *std::min_element(millis.begin(), millis.end()), Percentile(millis, 0.5),
                                Percentile(millis, 0.9), static_cast<int>(millis.size()), session->options().threads);
   if (!flags.profile.empty()) {
