@@ -8,7 +8,9 @@ then `ab -n N -c 1 -k` (one keep-alive client: latency; p50 from ab's -e percent
 microsecond resolution), then `ab -n 4N -c 32 -k` (throughput, and every request must succeed).
 Added latency = served p50 - in-process p50; the figure is the median over rounds.
 Models: `simple` (Triton's INT32 add/sub, a 16-element request) and voice-verification-small (one
-[1, 1, 40, 241] FP32 tensor, ~100 KB of JSON), both from examples/models.
+[1, 1, 40, 241] FP32 tensor, ~200 KB of JSON), both from examples/models.
+Also runs the KServe codec micro-benchmark (build/release/bench/json_codec_bench, Google Benchmark):
+decoding the seed-001 request, 9,640 FP32 values, target >= 300 MB/s of JSON.
 """
 import argparse
 import csv
@@ -28,6 +30,7 @@ import docs_section
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "build", "release", "src", "cli", "peregrine")
+CODEC_BENCH = os.path.join(ROOT, "build", "release", "bench", "json_codec_bench")
 MODELS = os.path.join(ROOT, "examples", "models")
 
 
@@ -102,6 +105,17 @@ def ab(url, w, n, c, tmp):
             "failed": failed + (int(non2xx.group(1)) if non2xx else 0)}
 
 
+def codec_rates():
+    """Median MB/s (CPU time) of each codec benchmark over 5 repetitions: {name: MB/s}."""
+    out = subprocess.run([CODEC_BENCH, "--benchmark_repetitions=5", "--benchmark_report_aggregates_only=true",
+                          "--benchmark_format=json"], capture_output=True, text=True, check=True).stdout
+    rates = {}
+    for b in json.loads(out)["benchmarks"]:
+        if b.get("aggregate_name") == "median":
+            rates[b["run_name"]] = b["bytes_per_second"] / 1e6
+    return rates
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
@@ -135,6 +149,7 @@ def main():
         proc.wait(timeout=60)
         shutil.rmtree(tmp, ignore_errors=True)
 
+    codec = codec_rates()
     med = statistics.median
     rows = []
     verdicts = []
@@ -168,6 +183,15 @@ def main():
         "added p50 µs | req/s at -c 1 | req/s at -c 32 | failed |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
+        "",
+        f"KServe codec (`{os.path.relpath(CODEC_BENCH, ROOT)} --benchmark_repetitions=5`, medians, MB/s of body per "
+        "CPU second): the seed-001 request is one FP32 [1, 1, 40, 241] tensor (9,640 values); *17Digits* writes each "
+        "value as Python's json.dumps of a float32 widened to double does, *Shortest* the shortest float32 text. "
+        f"Target ≥ 300 MB/s decoding: **{'met' if codec.get('Decode/Json17Digits', 0) >= 300 else 'missed'}**.",
+        "",
+        "| benchmark | MB/s |",
+        "|---|---:|",
+        *[f"| {name} | {rate:,.0f} |" for name, rate in sorted(codec.items())],
         "",
         f"Method: one server (`--http-threads {args.http_threads}`, one instance per model with 1 intra-op thread "
         "on this 2-core machine) serves examples/models; each round runs, per model, `peregrine run --repeat "
