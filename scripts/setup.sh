@@ -14,6 +14,8 @@ PACKAGES=(
   curl apache2-utils wrk python3-requests
   # examples and reference outputs (PyTorch exports, ONNX checks)
   python3 python3-torch python3-onnx python3-numpy
+  # the seed-000 peers of bench/generate_compare.py (Node.js for the ONNX Runtime peers is expected on the machine)
+  python3-flask
 )
 
 missing=()
