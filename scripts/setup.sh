@@ -12,6 +12,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libonnx-testdata clang libclang-rt-14-dev
   curl apache2-utils wrk python3-requests
+  chromium  # renders `peregrine bench --report` pages in tests
   # examples and reference outputs (PyTorch exports, ONNX checks)
   python3 python3-torch python3-onnx python3-numpy
   # the seed-000 peers of bench/generate_compare.py (Node.js for the ONNX Runtime peers is expected on the machine)

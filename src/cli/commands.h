@@ -15,6 +15,7 @@ void AddRunCommand(CLI::App& app);
 void AddInspectCommand(CLI::App& app);
 void AddGenerateCommand(CLI::App& app);
 void AddServeCommand(CLI::App& app);
+void AddBenchCommand(CLI::App& app);
 
 // Parses repeated `--dim SYMBOL=SIZE` flags; throws CommandError for a malformed one.
 std::map<std::string, int64_t> ParseDimFlags(const std::vector<std::string>& specs);

@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   peregrine::cli::AddInspectCommand(app);
   peregrine::cli::AddGenerateCommand(app);
   peregrine::cli::AddServeCommand(app);
+  peregrine::cli::AddBenchCommand(app);
   if (argc <= 1) {
     std::cerr << "error: no command given\n\n" << app.help();
     return kUsageError;

@@ -18,15 +18,9 @@
 #include "common/status.h"
 #include "engine/session.h"
 #include "generation/sampler.h"
+#include "generation/step_model.h"
 
 namespace peregrine::generation {
-
-struct StepModelSpec {
-  std::string token_input = "token_ids";
-  std::string logits_output = "logits";
-  std::vector<std::pair<std::string, std::string>> state = {{"h0", "hn"}, {"c0", "cn"}};
-  int state_batch_axis = 1;
-};
 
 struct GenerateRequest {
   std::vector<int64_t> prompt;  // at least one token
@@ -55,9 +49,7 @@ class Generator {
 
   engine::Session* session_;
   StepModelSpec spec_;
-  size_t token_index_ = 0;
-  size_t logits_index_ = 0;
-  std::vector<std::pair<size_t, size_t>> state_index_;  // (input index, output index)
+  StepModelBinding binding_;
   std::vector<Tensor> inputs_;
   std::vector<Tensor> outputs_;
   std::vector<Tensor> spare_state_;  // the other half of each state ping-pong pair

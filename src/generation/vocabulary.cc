@@ -93,16 +93,30 @@ std::vector<int64_t> Vocabulary::Encode(absl::string_view text) const {
   return ids;
 }
 
+std::vector<int64_t> Vocabulary::EncodeKnown(absl::string_view text) const {
+  std::vector<int64_t> ids;
+  for (const std::string& token : Tokenize(text)) {
+    auto it = ordinary_.find(token);
+    ids.push_back(it == ordinary_.end() ? -1 : it->second);
+  }
+  return ids;
+}
+
 std::string Vocabulary::Decode(const std::vector<int64_t>& ids) const {
   std::string out;
-  const std::string* prev = nullptr;
+  int64_t previous = -1;
   for (int64_t id : ids) {
-    const std::string& token = tokens_[static_cast<size_t>(id)];
-    if (prev != nullptr && !IsOneOf(token, kNoSpaceBefore) && !IsOneOf(*prev, kNoSpaceAfter)) out += ' ';
-    out += token;
-    prev = &token;
+    out += Piece(previous, id);
+    previous = id;
   }
   return out;
+}
+
+std::string Vocabulary::Piece(int64_t previous, int64_t id) const {
+  const std::string& token = tokens_[static_cast<size_t>(id)];
+  if (previous < 0 || IsOneOf(token, kNoSpaceBefore)) return token;
+  if (IsOneOf(tokens_[static_cast<size_t>(previous)], kNoSpaceAfter)) return token;
+  return absl::StrCat(" ", token);
 }
 
 }  // namespace peregrine::generation

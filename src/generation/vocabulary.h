@@ -37,8 +37,15 @@ class Vocabulary {
   int64_t unknown_id() const { return unknown_id_; }
 
   std::vector<int64_t> Encode(absl::string_view text) const;
+  // Like Encode, but words that are not ordinary vocabulary tokens become -1 (for matching text against
+  // generated tokens: such a word can never be generated).
+  std::vector<int64_t> EncodeKnown(absl::string_view text) const;
   // Ids must be in [0, size()).
   std::string Decode(const std::vector<int64_t>& ids) const;
+  // The text token `id` adds after token `previous` (-1 at the start): a space when the rule above
+  // wants one, then the token. Decode(ids) is the concatenation of the pieces, so streamed pieces add
+  // up to the whole text.
+  std::string Piece(int64_t previous, int64_t id) const;
 
  private:
   std::vector<std::string> tokens_;

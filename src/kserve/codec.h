@@ -15,6 +15,13 @@
 //
 // Request parameters decoded here: "binary_data_output" (request.binary_outputs), per output
 // "binary_data"; everything else (e.g. "timeout", microseconds) lands in request.parameters.
+//
+// Triton's system shared memory extension: an input or requested output may instead carry parameters
+// "shared_memory_region" (a region registered in the SharedMemoryRegistry), "shared_memory_offset" (within
+// the region, default 0) and "shared_memory_byte_size" (required). An input's bytes are exactly what binary
+// data would be (checked against shape and datatype) and are borrowed from the mapping when aligned; an
+// output is written there by WriteSharedMemoryOutputs() and its response entry carries those parameters
+// instead of data. Unknown regions and ranges beyond a region are InvalidArgument naming the tensor.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +31,7 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "kserve/shared_memory.h"
 #include "serving/inference.h"
 #include "tensor/data_type.h"
 
@@ -33,10 +41,14 @@ namespace peregrine::kserve {
 std::string_view DatatypeName(DataType type);
 absl::StatusOr<DataType> ParseDatatype(std::string_view name);
 
-// Binary inputs borrow from `body` (the request keeps it alive in keep_alive); JSON inputs are decoded
-// straight into owned tensors. model/version are left for the caller (they come from the URL).
+// Binary inputs borrow from `body` and shared-memory inputs from their regions (the request keeps them alive
+// in keep_alive); JSON inputs are decoded straight into owned tensors. model/version are left for the caller
+// (they come from the URL). Shared-memory tensors are resolved in `shared_memory` (null: refused); the outputs
+// to write into regions are stored in `*shm_outputs` on success (null: shared-memory outputs are refused).
 absl::StatusOr<serving::InferenceRequest> DecodeInferRequest(std::shared_ptr<const std::string> body,
-                                                             std::optional<size_t> json_length);
+                                                             std::optional<size_t> json_length,
+                                                             const SharedMemoryRegistry* shared_memory = nullptr,
+                                                             SharedMemoryOutputs* shm_outputs = nullptr);
 
 struct EncodedResponse {
   std::string body;
@@ -45,8 +57,11 @@ struct EncodedResponse {
 
 // {"model_name", "model_version" (string), "id"?, "parameters"?, "outputs": [{"name", "datatype",
 // "shape", "data" | "parameters": {"binary_data_size"}}]}. Floats are written in the shortest form
-// that reads back to the same value.
-EncodedResponse EncodeInferResponse(const serving::InferenceResponse& response);
+// that reads back to the same value. Outputs named in `shm_outputs` (already written there) get
+// "parameters": {"shared_memory_region", "shared_memory_byte_size" (the bytes written),
+// "shared_memory_offset"? (when not 0)} and no data.
+EncodedResponse EncodeInferResponse(const serving::InferenceResponse& response,
+                                    const SharedMemoryOutputs* shm_outputs = nullptr);
 
 // {"error": "<message>"} with the message escaped.
 std::string ErrorBody(std::string_view message);

@@ -283,24 +283,15 @@ absl::StatusOr<Tensor> DecodeBinaryStrings(std::string_view name, Shape shape, i
   return tensor;
 }
 
-absl::StatusOr<Tensor> DecodeBinary(std::string_view name, DataType type, Shape shape, int64_t count,
-                                    uint64_t binary_size, BinarySection& binary, bool* borrowed) {
-  if (binary_size > binary.size - binary.used) {
-    if (!binary.present) {
-      return InputError(name, "parameters.binary_data_size is set but the request has no binary data "
-                              "(no Inference-Header-Content-Length)");
-    }
-    return InputError(name, "binary_data_size ", binary_size, " runs past the end of the body (",
-                      binary.size - binary.used, " bytes left)");
-  }
-  const char* p = binary.data + binary.used;
-  const size_t size = static_cast<size_t>(binary_size);
-  binary.used += size;
+// Raw bytes of one input - binary tensor data or shared memory - into a tensor: BYTES elements are copied
+// out, other types borrowed when aligned (setting *borrowed). `size_name` names the size in messages.
+absl::StatusOr<Tensor> TensorFromBytes(std::string_view name, DataType type, Shape shape, int64_t count, const char* p,
+                                       size_t size, std::string_view size_name, bool* borrowed) {
   if (type == DataType::kString) return DecodeBinaryStrings(name, std::move(shape), count, p, size);
 
   const size_t element_size = ElementSize(type);
   if (static_cast<uint64_t>(count) > size / element_size || static_cast<size_t>(count) * element_size != size) {
-    return InputError(name, "binary_data_size ", size, " does not match shape ", ShapeToString(shape), " of ",
+    return InputError(name, Sv(size_name), " ", size, " does not match shape ", ShapeToString(shape), " of ",
                       Sv(DatatypeName(type)), " (", count, " elements of ", element_size, " bytes)");
   }
   if (type == DataType::kBool) {
@@ -321,6 +312,96 @@ absl::StatusOr<Tensor> DecodeBinary(std::string_view name, DataType type, Shape 
   // The request treats its inputs as read-only; Tensor's API is not const-aware, hence the cast.
   return Tensor::Borrow(type, std::move(shape), const_cast<char*>(p));
 }
+
+absl::StatusOr<Tensor> DecodeBinary(std::string_view name, DataType type, Shape shape, int64_t count,
+                                    uint64_t binary_size, BinarySection& binary, bool* borrowed) {
+  if (binary_size > binary.size - binary.used) {
+    if (!binary.present) {
+      return InputError(name, "parameters.binary_data_size is set but the request has no binary data "
+                              "(no Inference-Header-Content-Length)");
+    }
+    return InputError(name, "binary_data_size ", binary_size, " runs past the end of the body (",
+                      binary.size - binary.used, " bytes left)");
+  }
+  const char* p = binary.data + binary.used;
+  const size_t size = static_cast<size_t>(binary_size);
+  binary.used += size;
+  return TensorFromBytes(name, type, std::move(shape), count, p, size, "binary_data_size", borrowed);
+}
+
+// ---- Shared memory --------------------------------------------------------------------------------------
+
+// The shared-memory parameters of an input or output tensor (Triton's system shared memory extension).
+struct SharedMemoryParameters {
+  std::optional<std::string_view> region;
+  std::optional<uint64_t> offset;
+  std::optional<uint64_t> byte_size;
+};
+
+// Takes `field` when it is one of the shared-memory parameters; false otherwise. `what` is "input 'X'" or
+// "output 'X'".
+absl::StatusOr<bool> TakeSharedMemoryParameter(std::string_view what, dom::key_value_pair field,
+                                               SharedMemoryParameters& shm) {
+  if (field.key == "shared_memory_region") {
+    std::string_view region;
+    if (field.value.get_string().get(region)) {
+      return absl::InvalidArgumentError(absl::StrCat(Sv(what), ": parameters.shared_memory_region must be a string"));
+    }
+    shm.region = region;
+    return true;
+  }
+  std::optional<uint64_t>* target = field.key == "shared_memory_offset"      ? &shm.offset
+                                    : field.key == "shared_memory_byte_size" ? &shm.byte_size
+                                                                             : nullptr;
+  if (target == nullptr) return false;
+  uint64_t value;
+  if (field.value.get_uint64().get(value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Sv(what), ": parameters.", Sv(field.key), " must be a non-negative integer"));
+  }
+  *target = value;
+  return true;
+}
+
+// The bytes a tensor's shared-memory parameters name, and the region that holds them.
+struct SharedMemoryBytes {
+  std::shared_ptr<const SharedMemoryRegion> region;
+  uint64_t offset = 0;
+  uint64_t byte_size = 0;
+  char* data = nullptr;
+};
+
+absl::StatusOr<SharedMemoryBytes> ResolveSharedMemory(std::string_view what, const SharedMemoryParameters& shm,
+                                                      const SharedMemoryRegistry* registry) {
+  if (!shm.region) {
+    const char* given = shm.offset ? "shared_memory_offset" : "shared_memory_byte_size";
+    return absl::InvalidArgumentError(
+        absl::StrCat(Sv(what), ": parameters.", given, " is set without parameters.shared_memory_region"));
+  }
+  if (!shm.byte_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Sv(what), ": parameters.shared_memory_region needs parameters.shared_memory_byte_size"));
+  }
+  if (registry == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(Sv(what), ": shared memory is not available here"));
+  }
+  auto region = registry->Find(std::string(*shm.region));
+  if (!region.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(Sv(what), ": ", region.status().message(),
+                                                   " (see /v2/systemsharedmemory/status)"));
+  }
+  SharedMemoryBytes bytes{*std::move(region), shm.offset.value_or(0), *shm.byte_size};
+  auto data = bytes.region->Bytes(bytes.offset, bytes.byte_size);
+  if (!data.ok()) return absl::InvalidArgumentError(absl::StrCat(Sv(what), ": ", data.status().message()));
+  bytes.data = *data;
+  return bytes;
+}
+
+// What borrowed input tensors point into, besides the body: the shared-memory regions they were read from.
+struct SharedMemoryInputs {
+  const SharedMemoryRegistry* registry = nullptr;
+  std::vector<std::shared_ptr<const void>> held;
+};
 
 // ---- Inputs ---------------------------------------------------------------------------------------------
 
@@ -353,19 +434,39 @@ absl::StatusOr<int64_t> CheckedElementCount(std::string_view name, const Shape& 
   return count;
 }
 
-absl::StatusOr<std::optional<uint64_t>> DecodeInputParameters(std::string_view name, dom::element e) {
+struct InputParameters {
+  std::optional<uint64_t> binary_size;
+  SharedMemoryParameters shm;
+  bool uses_shm() const { return shm.region || shm.offset || shm.byte_size; }
+};
+
+absl::StatusOr<InputParameters> DecodeInputParameters(std::string_view name, dom::element e) {
   dom::object params;
   if (e.get_object().get(params)) return InputError(name, "\"parameters\" must be an object");
-  std::optional<uint64_t> binary_size;
+  InputParameters parsed;
+  const std::string what = absl::StrCat("input '", Sv(name), "'");
   for (dom::key_value_pair field : params) {
-    if (field.key != "binary_data_size") continue;  // e.g. shared memory keys: not ours to judge
+    ASSIGN_OR_RETURN(bool taken, TakeSharedMemoryParameter(what, field, parsed.shm));
+    if (taken || field.key != "binary_data_size") continue;
     uint64_t size;
     if (field.value.get_uint64().get(size)) {
       return InputError(name, "parameters.binary_data_size must be a non-negative integer");
     }
-    binary_size = size;
+    parsed.binary_size = size;
   }
-  return binary_size;
+  return parsed;
+}
+
+absl::StatusOr<Tensor> DecodeSharedMemoryInput(std::string_view name, DataType type, Shape shape, int64_t count,
+                                               const SharedMemoryParameters& parameters, SharedMemoryInputs& shm) {
+  ASSIGN_OR_RETURN(SharedMemoryBytes bytes,
+                   ResolveSharedMemory(absl::StrCat("input '", Sv(name), "'"), parameters, shm.registry));
+  bool borrowed = false;
+  ASSIGN_OR_RETURN(Tensor tensor, TensorFromBytes(name, type, std::move(shape), count, bytes.data,
+                                                  static_cast<size_t>(bytes.byte_size), "shared_memory_byte_size",
+                                                  &borrowed));
+  if (borrowed) shm.held.push_back(std::move(bytes.region));
+  return tensor;
 }
 
 struct InputFields {
@@ -373,7 +474,7 @@ struct InputFields {
 };
 
 absl::StatusOr<InferenceInput> DecodeInput(size_t index, dom::element e, size_t json_size, BinarySection& binary,
-                                           bool* borrowed) {
+                                           bool* borrowed, SharedMemoryInputs& shm) {
   dom::object object;
   if (e.get_object().get(object)) {
     return absl::InvalidArgumentError(absl::StrCat("inputs[", index, "] must be an object"));
@@ -397,20 +498,28 @@ absl::StatusOr<InferenceInput> DecodeInput(size_t index, dom::element e, size_t 
   if (!f.shape) return InputError(name, "missing \"shape\"");
   ASSIGN_OR_RETURN(Shape shape, DecodeShape(name, *f.shape));
   ASSIGN_OR_RETURN(int64_t count, CheckedElementCount(name, shape));
-  std::optional<uint64_t> binary_size;
+  InputParameters parameters;
   if (f.parameters) {
-    ASSIGN_OR_RETURN(binary_size, DecodeInputParameters(name, *f.parameters));
+    ASSIGN_OR_RETURN(parameters, DecodeInputParameters(name, *f.parameters));
   }
+  const std::optional<uint64_t>& binary_size = parameters.binary_size;
 
   InferenceInput input;
   input.name.assign(name.data(), name.size());
   if (f.data && binary_size) return InputError(name, "has both \"data\" and parameters.binary_data_size");
-  if (f.data) {
+  if (parameters.uses_shm()) {
+    if (f.data || binary_size) {
+      return InputError(name, "has both shared memory parameters and ",
+                        f.data ? "\"data\"" : "parameters.binary_data_size");
+    }
+    ASSIGN_OR_RETURN(input.tensor, DecodeSharedMemoryInput(name, *type, std::move(shape), count, parameters.shm, shm));
+  } else if (f.data) {
     ASSIGN_OR_RETURN(input.tensor, DecodeJsonData(name, *type, std::move(shape), count, *f.data, json_size));
   } else if (binary_size) {
     ASSIGN_OR_RETURN(input.tensor, DecodeBinary(name, *type, std::move(shape), count, *binary_size, binary, borrowed));
   } else {
-    return InputError(name, "has neither \"data\" nor parameters.binary_data_size");
+    return InputError(name, "has neither \"data\" nor parameters.binary_data_size nor "
+                            "parameters.shared_memory_region");
   }
   return input;
 }
@@ -461,7 +570,41 @@ absl::Status DecodeRequestParameters(dom::element e, InferenceRequest& request) 
   return absl::OkStatus();
 }
 
-absl::Status DecodeOutputs(dom::element e, InferenceRequest& request) {
+// An output's parameters: "binary_data", or the shared-memory ones (recorded in `shm_outputs`).
+absl::Status DecodeOutputParameters(std::string_view name, dom::element e, const SharedMemoryRegistry* registry,
+                                    RequestedOutput& requested, SharedMemoryOutputs* shm_outputs) {
+  const std::string what = absl::StrCat("output '", Sv(name), "'");
+  dom::object params;
+  if (e.get_object().get(params)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": \"parameters\" must be an object"));
+  }
+  SharedMemoryParameters shm;
+  std::optional<bool> binary;
+  for (dom::key_value_pair field : params) {
+    ASSIGN_OR_RETURN(bool taken, TakeSharedMemoryParameter(what, field, shm));
+    if (taken || field.key != "binary_data") continue;
+    bool value;
+    if (field.value.get_bool().get(value)) {
+      return absl::InvalidArgumentError(absl::StrCat(what, ": parameters.binary_data must be a boolean"));
+    }
+    binary = value;
+  }
+  if (!shm.region && !shm.offset && !shm.byte_size) {
+    if (binary) requested.binary = *binary;
+    return absl::OkStatus();
+  }
+  if (binary.value_or(false)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": parameters.binary_data and shared memory parameters exclude each other"));
+  }
+  ASSIGN_OR_RETURN(SharedMemoryBytes bytes, ResolveSharedMemory(what, shm, shm_outputs ? registry : nullptr));
+  requested.binary = false;  // the response carries no data for it
+  shm_outputs->push_back({requested.name, std::move(bytes.region), bytes.offset, bytes.byte_size});
+  return absl::OkStatus();
+}
+
+absl::Status DecodeOutputs(dom::element e, const SharedMemoryRegistry* registry, SharedMemoryOutputs* shm_outputs,
+                           InferenceRequest& request) {
   dom::array outputs;
   if (e.get_array().get(outputs)) return absl::InvalidArgumentError("\"outputs\" must be an array");
   size_t index = 0;
@@ -474,22 +617,14 @@ absl::Status DecodeOutputs(dom::element e, InferenceRequest& request) {
     RequestedOutput requested;
     requested.name.assign(name.data(), name.size());
     requested.binary = request.binary_outputs;  // the request-wide default; a per-output parameter wins
-    dom::element params;
-    if (!object["parameters"].get(params)) {
-      dom::object params_object;
-      if (params.get_object().get(params_object)) {
-        return absl::InvalidArgumentError(absl::StrCat("output '", Sv(name), "': \"parameters\" must be an object"));
-      }
-      dom::element binary;
-      if (!params_object["binary_data"].get(binary) && binary.get_bool().get(requested.binary)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("output '", Sv(name), "': parameters.binary_data must be a boolean"));
-      }
-    }
     for (const RequestedOutput& earlier : request.outputs) {
       if (earlier.name == requested.name) {
         return absl::InvalidArgumentError(absl::StrCat("output '", Sv(name), "' is requested twice"));
       }
+    }
+    dom::element params;
+    if (!object["parameters"].get(params)) {
+      RETURN_IF_ERROR(DecodeOutputParameters(name, params, registry, requested, shm_outputs));
     }
     request.outputs.push_back(std::move(requested));
     ++index;
@@ -498,12 +633,12 @@ absl::Status DecodeOutputs(dom::element e, InferenceRequest& request) {
 }
 
 absl::Status DecodeInputs(dom::element e, size_t json_size, BinarySection& binary, bool* borrowed,
-                          InferenceRequest& request) {
+                          SharedMemoryInputs& shm, InferenceRequest& request) {
   dom::array inputs;
   if (e.get_array().get(inputs)) return absl::InvalidArgumentError("\"inputs\" must be an array");
   size_t index = 0;
   for (dom::element in : inputs) {
-    ASSIGN_OR_RETURN(InferenceInput input, DecodeInput(index++, in, json_size, binary, borrowed));
+    ASSIGN_OR_RETURN(InferenceInput input, DecodeInput(index++, in, json_size, binary, borrowed, shm));
     for (const InferenceInput& earlier : request.inputs) {
       if (earlier.name == input.name) {
         return absl::InvalidArgumentError(absl::StrCat("input '", input.name, "' is given twice"));
@@ -527,7 +662,9 @@ simdjson::dom::parser& ThreadParser() {
 }  // namespace
 
 absl::StatusOr<InferenceRequest> DecodeInferRequest(std::shared_ptr<const std::string> body,
-                                                    std::optional<size_t> json_length) {
+                                                    std::optional<size_t> json_length,
+                                                    const SharedMemoryRegistry* shared_memory,
+                                                    SharedMemoryOutputs* shm_outputs) {
   if (body == nullptr) return absl::InvalidArgumentError("empty request body");
   size_t json_size = body->size();
   if (json_length) {
@@ -576,10 +713,21 @@ absl::StatusOr<InferenceRequest> DecodeInferRequest(std::shared_ptr<const std::s
   }
   if (!inputs) return absl::InvalidArgumentError("the request has no \"inputs\"");
   bool borrowed = false;
-  RETURN_IF_ERROR(DecodeInputs(*inputs, json_size, binary, &borrowed, request));
+  SharedMemoryInputs shm{shared_memory, {}};
+  RETURN_IF_ERROR(DecodeInputs(*inputs, json_size, binary, &borrowed, shm, request));
   // After the parameters: binary_data_output is the default of every requested output.
-  if (outputs) RETURN_IF_ERROR(DecodeOutputs(*outputs, request));
-  if (borrowed) request.keep_alive = std::move(body);
+  SharedMemoryOutputs decoded_shm_outputs;
+  if (outputs) {
+    RETURN_IF_ERROR(DecodeOutputs(*outputs, shared_memory, shm_outputs ? &decoded_shm_outputs : nullptr, request));
+  }
+  if (shm_outputs != nullptr) *shm_outputs = std::move(decoded_shm_outputs);
+  // Borrowed inputs point into the body or into shared-memory regions: the request keeps all of them alive.
+  if (borrowed) shm.held.push_back(std::move(body));
+  if (shm.held.size() == 1) {
+    request.keep_alive = std::move(shm.held.front());
+  } else if (shm.held.size() > 1) {
+    request.keep_alive = std::make_shared<const std::vector<std::shared_ptr<const void>>>(std::move(shm.held));
+  }
   return request;
 }
 

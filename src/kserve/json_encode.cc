@@ -176,6 +176,21 @@ const Tensor& WithData(const Tensor& t, Tensor& zeros) {
   return zeros;
 }
 
+// Where an output written into shared memory went; its size as the serialized bytes written there.
+void WriteSharedMemoryParameters(Writer& w, const SharedMemoryOutput& shm, size_t written) {
+  Key(w, "parameters");
+  w.StartObject();
+  Key(w, "shared_memory_region");
+  String(w, shm.region->name());
+  Key(w, "shared_memory_byte_size");
+  w.Uint64(written);
+  if (shm.offset != 0) {
+    Key(w, "shared_memory_offset");
+    w.Uint64(shm.offset);
+  }
+  w.EndObject();
+}
+
 // A guess at the JSON size, so the body is allocated once in the common case.
 size_t EstimateJsonSize(const serving::InferenceResponse& response) {
   size_t size = 256 + response.id.size();
@@ -188,11 +203,16 @@ size_t EstimateJsonSize(const serving::InferenceResponse& response) {
 
 }  // namespace
 
-EncodedResponse EncodeInferResponse(const serving::InferenceResponse& response) {
+EncodedResponse EncodeInferResponse(const serving::InferenceResponse& response,
+                                    const SharedMemoryOutputs* shm_outputs) {
   EncodedResponse encoded;
+  // Outputs in shared memory carry neither JSON data nor binary data.
+  auto in_body_as_binary = [shm_outputs](const InferenceOutput& out) {
+    return out.binary && FindSharedMemoryOutput(shm_outputs, out.name) == nullptr;
+  };
   size_t binary_size = 0;
   for (const InferenceOutput& out : response.outputs) {
-    if (out.binary) binary_size += BinarySize(out.tensor);
+    if (in_body_as_binary(out)) binary_size += BinarySize(out.tensor);
   }
   encoded.body.reserve(EstimateJsonSize(response) + binary_size);
 
@@ -226,7 +246,9 @@ EncodedResponse EncodeInferResponse(const serving::InferenceResponse& response) 
     w.StartArray();
     for (int64_t d : t.shape()) w.Int64(d);
     w.EndArray();
-    if (out.binary) {
+    if (const SharedMemoryOutput* shm = FindSharedMemoryOutput(shm_outputs, out.name)) {
+      WriteSharedMemoryParameters(w, *shm, BinarySize(t));
+    } else if (out.binary) {
       any_binary = true;
       Key(w, "parameters");
       w.StartObject();
@@ -246,7 +268,7 @@ EncodedResponse EncodeInferResponse(const serving::InferenceResponse& response) 
   if (any_binary) {
     encoded.json_length = encoded.body.size();
     for (const InferenceOutput& out : response.outputs) {
-      if (out.binary) AppendBinary(WithData(out.tensor, zeros), encoded.body);
+      if (in_body_as_binary(out)) AppendBinary(WithData(out.tensor, zeros), encoded.body);
     }
   }
   return encoded;

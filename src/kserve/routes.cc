@@ -15,7 +15,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "kserve/codec.h"
+#include "kserve/generate_routes.h"
 #include "kserve/metadata_json.h"
+#include "kserve/shared_memory_http.h"
+#include "kserve/timeout.h"
 #include "serving/model_config.h"
 
 namespace peregrine::kserve {
@@ -67,27 +70,6 @@ absl::StatusOr<int64_t> ParseVersion(const std::string& text) {
     return absl::InvalidArgumentError(absl::StrCat("invalid model version '", text, "' (a positive integer)"));
   }
   return version;
-}
-
-// The Timeout header: a number with an optional unit (us, ms, s); a bare number is microseconds, as
-// Triton's "timeout" request parameter is.
-absl::StatusOr<std::chrono::microseconds> ParseTimeout(std::string_view text) {
-  double value = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  const std::string_view unit = text.substr(ptr - text.data());
-  double scale = 1;
-  if (unit == "ms") {
-    scale = 1e3;
-  } else if (unit == "s") {
-    scale = 1e6;
-  } else if (!unit.empty() && unit != "us") {
-    ec = std::errc::invalid_argument;
-  }
-  if (ec != std::errc() || !(value > 0) || value * scale > 1e12) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid timeout '", std::string(text),
-                                                   "' (a positive number of microseconds, or with unit us, ms or s)"));
-  }
-  return std::chrono::microseconds(static_cast<int64_t>(value * scale));
 }
 
 // The deadline of an inference: the Timeout header, else the "timeout" request parameter (microseconds).
@@ -223,11 +205,19 @@ void KServeRoutes::Route(Call& call) {
       if (s.size() == next + 1) {
         const std::string& action = s[next];
         if (action == "infer") return post ? Infer(call, model, version) : method_not_allowed("POST");
+        if (action == "generate" || action == "generate_stream") {
+          return post ? Generate(call, model, version, action == "generate_stream") : method_not_allowed("POST");
+        }
         if (action == "ready" || action == "config" || action == "stats") {
           return get ? ModelEndpoint(call, model, version, action) : method_not_allowed("GET");
         }
       }
     }
+  }
+  if (s[1] == "systemsharedmemory" || s[1] == "cudasharedmemory") {
+    absl::StatusOr<std::string> reply =
+        SharedMemoryEndpoint(shared_memory_, ToString(call.req().method_string()), s, call.req().body());
+    return reply.ok() ? call.Reply(200, *std::move(reply)) : call.Fail(reply.status());
   }
   if (s[1] == "repository") {
     if (s.size() == 3 && s[2] == "index") return post ? RepositoryIndex(call) : method_not_allowed("POST");
@@ -239,8 +229,9 @@ void KServeRoutes::Route(Call& call) {
 }
 
 void KServeRoutes::ServerMetadata(Call& call) {
-  static const std::vector<std::string> kExtensions = {"binary_tensor_data", "model_configuration", "model_repository",
-                                                       "model_repository(unload_dependents)", "statistics"};
+  static const std::vector<std::string> kExtensions = {"binary_tensor_data", "generate", "model_configuration",
+                                                       "model_repository", "model_repository(unload_dependents)",
+                                                       "statistics", "system_shared_memory"};
   call.Reply(200, ServerMetadataJson(options_.server_name, options_.server_version, kExtensions));
 }
 
@@ -305,7 +296,9 @@ void KServeRoutes::Infer(Call& call, const std::string& name, int64_t version) {
   }
   // The body lives as long as the HTTP request; binary input tensors borrow from it.
   std::shared_ptr<const std::string> body(call.request, &call.request->body());
-  absl::StatusOr<serving::InferenceRequest> inference = DecodeInferRequest(body, json_length);
+  SharedMemoryOutputs shm_outputs;
+  absl::StatusOr<serving::InferenceRequest> inference =
+      DecodeInferRequest(body, json_length, &shared_memory_, &shm_outputs);
   if (!inference.ok()) return call.Fail(inference.status());
   inference->received = call.start;
   absl::StatusOr<std::optional<Clock::time_point>> deadline = Deadline(call.req(), *inference);
@@ -313,16 +306,30 @@ void KServeRoutes::Infer(Call& call, const std::string& name, int64_t version) {
   inference->deadline = *deadline;
   inference->cancelled = call.responder->cancellation();
 
-  // The completion runs on a scheduler thread: it encodes there, keeping the I/O thread free.
-  absl::Status submitted = (*model)->Infer(*std::move(inference), [call](serving::InferenceResult&& result) {
+  // The completion runs on a scheduler thread: it encodes there, keeping the I/O thread free. The captured
+  // shm_outputs keep the output regions mapped until the outputs are written into them.
+  auto done = [call, shm_outputs = std::move(shm_outputs)](serving::InferenceResult&& result) {
     if (!result.status.ok()) return call.Fail(result.status);
-    EncodedResponse encoded = EncodeInferResponse(result.response);
+    if (!shm_outputs.empty()) {
+      absl::Status written = WriteSharedMemoryOutputs(shm_outputs, result.response);
+      if (!written.ok()) return call.Fail(written);
+    }
+    EncodedResponse encoded = EncodeInferResponse(result.response, &shm_outputs);
     if (encoded.json_length) {
       return call.Reply(200, std::move(encoded.body), "application/octet-stream", encoded.json_length);
     }
     call.Reply(200, std::move(encoded.body));
-  });
+  };
+  absl::Status submitted = (*model)->Infer(*std::move(inference), std::move(done));
   if (!submitted.ok()) call.Fail(submitted);
+}
+
+void KServeRoutes::Generate(Call& call, const std::string& name, int64_t version, bool stream) {
+  absl::StatusOr<std::shared_ptr<serving::Model>> model = models_->Find(name, version);
+  if (!model.ok()) return call.Fail(model.status());
+  GenerateCall generate{call.request, call.responder, call.start, nullptr};
+  if (call.access_log) generate.log = [call](unsigned status, size_t bytes_out) { call.Log(status, bytes_out); };
+  HandleGenerate(*std::move(model), std::move(generate), stream);
 }
 
 void KServeRoutes::RepositoryIndex(Call& call) {

@@ -7,8 +7,13 @@
 //   GET  /v2/models/{m}[/versions/{v}]/config     model configuration extension
 //   GET  /v2/models[/{m}[/versions/{v}]]/stats    statistics extension
 //   POST /v2/models/{m}[/versions/{v}]/infer      JSON or binary tensor data
+//   POST /v2/models/{m}[/versions/{v}]/generate[_stream]   generate extension (generate_routes.h)
 //   POST /v2/repository/index                     model repository extension
 //   POST /v2/repository/models/{m}/load|unload
+//   GET  /v2/systemsharedmemory[/region/{r}]/status    system shared memory extension (shared_memory_http.h);
+//   POST /v2/systemsharedmemory/region/{r}/register    infer resolves tensors' shared_memory_region parameters
+//   POST /v2/systemsharedmemory[/region/{r}]/unregister
+//        /v2/cudasharedmemory/...                      not supported (answered as Triton without GPUs does)
 //   GET  /metrics                                 Prometheus text (when serve_metrics)
 //
 // Every error is answered with {"error": "..."} and the status of HttpStatusFor(). The handler never
@@ -20,6 +25,7 @@
 
 #include "common/status.h"
 #include "http/server.h"
+#include "kserve/shared_memory.h"
 #include "metrics/metrics.h"
 #include "serving/model_manager.h"
 
@@ -50,6 +56,7 @@ class KServeRoutes {
   void Health(Call& call, const std::string& what);
   void ModelEndpoint(Call& call, const std::string& model, int64_t version, const std::string& action);
   void Infer(Call& call, const std::string& model, int64_t version);
+  void Generate(Call& call, const std::string& model, int64_t version, bool stream);
   void Statistics(Call& call, const std::string& model, int64_t version);
   void RepositoryIndex(Call& call);
   void RepositoryControl(Call& call, const std::string& model, const std::string& action);
@@ -57,6 +64,7 @@ class KServeRoutes {
   serving::ModelManager* models_;
   metrics::Registry* metrics_;
   RoutesOptions options_;
+  SharedMemoryRegistry shared_memory_;
 };
 
 }  // namespace peregrine::kserve

@@ -55,6 +55,7 @@ struct Model::Metrics {
   metrics::Histogram* total = nullptr;
   metrics::Histogram* queue = nullptr;
   metrics::Histogram* compute = nullptr;
+  metrics::Histogram* batch_rows = nullptr;
   metrics::Gauge* in_flight = nullptr;
   std::unique_ptr<metrics::Registry::CallbackHandle> queue_depth;
 
@@ -66,8 +67,10 @@ struct Model::Metrics {
   }
 };
 
-Model::Model(ModelSpec spec, std::unique_ptr<Scheduler> scheduler, metrics::Registry* registry)
-    : spec_(std::move(spec)), scheduler_(std::move(scheduler)), stats_(std::make_unique<Stats>()),
+Model::Model(ModelSpec spec, std::unique_ptr<Scheduler> scheduler, metrics::Registry* registry,
+             std::unique_ptr<GenerationService> generation)
+    : spec_(std::move(spec)), scheduler_(std::move(scheduler)), generation_(std::move(generation)),
+      stats_(std::make_unique<Stats>()),
       metrics_(std::make_unique<Metrics>()) {
   const metrics::Labels labels = {{"model", spec_.name}, {"version", std::to_string(spec_.version)}};
   for (size_t i = 0; i < std::size(kOutcomes); ++i) {
@@ -83,6 +86,8 @@ Model::Model(ModelSpec spec, std::unique_ptr<Scheduler> scheduler, metrics::Regi
                                             "Time inference requests waited for an instance.", labels, buckets);
   metrics_->compute = &registry->GetHistogram("peregrine_compute_duration_seconds",
                                               "Time instances spent on inference requests.", labels, buckets);
+  metrics_->batch_rows = &registry->GetHistogram("peregrine_batch_rows", "Rows (requests' batches) per engine call.",
+                                                 labels, {1, 2, 4, 8, 16, 32, 64, 128, 256});
   metrics_->in_flight = &registry->GetGauge("peregrine_inflight_requests",
                                             "Inference requests accepted and not yet answered.", labels);
   Scheduler* scheduler_ptr = scheduler_.get();
@@ -94,6 +99,7 @@ Model::Model(ModelSpec spec, std::unique_ptr<Scheduler> scheduler, metrics::Regi
 Model::~Model() {
   metrics_->queue_depth.reset();  // before the scheduler it reads goes away
   scheduler_->Shutdown(/*drain=*/true);
+  if (generation_) generation_->Shutdown(/*drain=*/true);
 }
 
 absl::Status Model::Infer(InferenceRequest request, InferenceCallback done) {
@@ -135,7 +141,10 @@ void Model::Record(const InferenceResult& result, Clock::time_point received) {
   stats_->compute_infer.Add(t.compute_infer_ns);
   stats_->compute_output.Add(t.compute_output_ns);
   stats_->inference_count.fetch_add(1, std::memory_order_relaxed);
-  if (t.counts_execution) stats_->execution_count.fetch_add(1, std::memory_order_relaxed);
+  if (t.counts_execution) {
+    stats_->execution_count.fetch_add(1, std::memory_order_relaxed);
+    metrics_->batch_rows->Observe(t.batch_size);
+  }
   stats_->last_inference_ms.store(WallClockMs(), std::memory_order_relaxed);
 }
 

@@ -2,7 +2,9 @@
 // signature clients see, its scheduler with warmed-up instances, and its statistics.
 //
 // Infer() checks a request against the model (request_validation.h) and hands it to the scheduler;
-// the callback sees the result after statistics and metrics are recorded. Thread-safe.
+// the callback sees the result after statistics and metrics are recorded. A model whose config has a
+// `generation` block also has a GenerationService (text generation with continuous batching).
+// Thread-safe.
 #pragma once
 
 #include <atomic>
@@ -16,6 +18,7 @@
 #include "engine/session.h"
 #include "metrics/metrics.h"
 #include "proto/model_config.pb.h"
+#include "serving/generation_service.h"
 #include "serving/inference.h"
 #include "serving/scheduler.h"
 
@@ -45,8 +48,9 @@ struct ModelSpec {
 
 class Model {
  public:
-  Model(ModelSpec spec, std::unique_ptr<Scheduler> scheduler, metrics::Registry* metrics);
-  ~Model();  // drains the scheduler
+  Model(ModelSpec spec, std::unique_ptr<Scheduler> scheduler, metrics::Registry* metrics,
+        std::unique_ptr<GenerationService> generation = nullptr);
+  ~Model();  // drains the scheduler and the generation service
 
   const ModelSpec& spec() const { return spec_; }
   const std::string& name() const { return spec_.name; }
@@ -57,11 +61,17 @@ class Model {
   // is called exactly once.
   absl::Status Infer(InferenceRequest request, InferenceCallback done);
 
+  // Null when the config has no `generation` block.
+  GenerationService* generation() const { return generation_.get(); }
+
   ModelStatistics statistics() const;
   size_t queue_depth() const { return scheduler_->queue_depth(); }
 
   // Stops accepting; `drain` runs what is queued first.
-  void Shutdown(bool drain) { scheduler_->Shutdown(drain); }
+  void Shutdown(bool drain) {
+    scheduler_->Shutdown(drain);
+    if (generation_) generation_->Shutdown(drain);
+  }
 
  private:
   struct Stats;
@@ -70,6 +80,7 @@ class Model {
 
   ModelSpec spec_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<GenerationService> generation_;
   std::unique_ptr<Stats> stats_;
   std::unique_ptr<Metrics> metrics_;
 };

@@ -13,6 +13,7 @@
 #include "google/protobuf/text_format.h"
 #include "serving/config_checks.h"
 #include "serving/execution_provider.h"
+#include "serving/generation_config.h"
 
 namespace peregrine::serving {
 namespace {
@@ -345,6 +346,7 @@ absl::Status CompleteModelConfig(const std::string& model_name, const std::vecto
   RETURN_IF_ERROR(CompleteVersionPolicy(config));
   RETURN_IF_ERROR(CheckModelFilename(config));
   RETURN_IF_ERROR(CheckScheduling(config));
+  if (config.has_generation()) RETURN_IF_ERROR(CompleteGenerationConfig(inputs, outputs, *config.mutable_generation()));
   for (int i = 0; i < config.model_warmup_size(); ++i) {
     RETURN_IF_ERROR(internal::PlanWarmupEntry(config, i, inputs).status());
     auto& entry = *config.mutable_model_warmup(i);

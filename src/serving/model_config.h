@@ -34,7 +34,8 @@ struct CompletionOptions {
 // and checks what it gives: name equals the directory's, platform/backend is ONNX, every config
 // input/output exists in the model with the same type and compatible dims (the batch dimension
 // excluded when max_batch_size > 0, where the model's first dimension must be symbolic or -1),
-// instance_group count >= 0, warm-up inputs name model inputs, queue policy sane.
+// instance_group count >= 0, warm-up inputs name model inputs, queue policy sane, and the generation
+// block (serving/generation_config.h) against the model.
 absl::Status CompleteModelConfig(const std::string& model_name, const std::vector<engine::TensorInfo>& inputs,
                                  const std::vector<engine::TensorInfo>& outputs, bool from_file,
                                  const CompletionOptions& options, config::ModelConfig& config);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -11,8 +12,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "serving/execution_provider.h"
+#include "serving/generation_config.h"
 #include "serving/model_instance.h"
 #include "serving/repository.h"
+#include "serving/scheduling_config.h"
 #include "serving/warmup.h"
 
 namespace peregrine::serving {
@@ -25,11 +28,6 @@ int InstanceCount(const config::ModelConfig& config) {
   int count = 0;
   for (const auto& group : config.instance_group()) count += std::max(1, group.count());
   return std::max(1, count);
-}
-
-// The queue policy in force: the dynamic batcher's when there is one, else Peregrine's queue_policy.
-const config::ModelQueuePolicy& QueuePolicy(const config::ModelConfig& config) {
-  return config.has_dynamic_batching() ? config.dynamic_batching().default_queue_policy() : config.queue_policy();
 }
 
 absl::Status WarmUp(engine::Session& session, const std::vector<WarmupSample>& samples) {
@@ -110,13 +108,17 @@ struct ModelManager::Impl {
     ASSIGN_OR_RETURN(std::string provider, ChooseProvider(preference));
 
     const int instances = InstanceCount(config);
+    const int cores = AvailableCores();
+    ASSIGN_OR_RETURN(InstanceThreads threads,
+                     ChooseInstanceThreads(config, instances, options.threads_per_instance, cores));
     engine::SessionOptions session_options;
-    session_options.threads = options.threads_per_instance > 0
-                                  ? options.threads_per_instance
-                                  : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / instances);
+    session_options.threads = threads.threads;
     std::vector<std::unique_ptr<engine::Session>> sessions;
     ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> first, engine::Session::Create(path.string(), session_options));
-    RETURN_IF_ERROR(CompleteModelConfig(dir.name, first->inputs(), first->outputs(), from_file, options.completion, config));
+    // Derived outputs (derived_outputs.h) are listed after the model's own, in the config and metadata too.
+    ASSIGN_OR_RETURN(std::shared_ptr<const DerivedOutputs> derived, DerivedOutputs::FromConfig(config, first->outputs()));
+    const std::vector<engine::TensorInfo> outputs = DerivedOutputs::AllOutputs(first->outputs(), derived.get());
+    RETURN_IF_ERROR(CompleteModelConfig(dir.name, first->inputs(), outputs, from_file, options.completion, config));
     sessions.push_back(std::move(first));
     for (int i = 1; i < instances; ++i) {
       ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> session, engine::Session::Create(path.string(), session_options));
@@ -132,18 +134,32 @@ struct ModelManager::Impl {
     spec.path = path;
     spec.provider = provider;
     spec.inputs = sessions[0]->inputs();
-    spec.outputs = sessions[0]->outputs();
+    spec.outputs = outputs;
 
-    SchedulerOptions scheduler_options;
-    const config::ModelQueuePolicy& policy = QueuePolicy(config);
-    scheduler_options.max_queue_size = policy.max_queue_size() > 0 ? policy.max_queue_size() : options.default_max_queue_size;
-    scheduler_options.default_timeout = std::chrono::microseconds(policy.default_timeout_microseconds());
+    const SchedulerOptions scheduler_options =
+        SchedulerOptionsFromConfig(config, options.default_max_queue_size, samples, std::move(derived));
+    std::fprintf(stderr, "peregrine: %s\n",
+                 DescribeScheduling(dir.name, version, instances, cores, threads, scheduler_options).c_str());
     spec.config = std::move(config);
+
+    std::unique_ptr<GenerationService> generation;
+    if (spec.config.has_generation()) {
+      GenerationBuildOptions generation_options;
+      generation_options.model_name = dir.name;
+      generation_options.version = version;
+      generation_options.model_dir = dir.path;
+      generation_options.model_path = path;
+      generation_options.session_options = session_options;
+      generation_options.max_queued = scheduler_options.max_queue_size;
+      generation_options.default_timeout = scheduler_options.default_timeout;
+      generation_options.metrics = options.metrics;
+      ASSIGN_OR_RETURN(generation, BuildGenerationService(spec.config, generation_options));
+    }
 
     std::vector<std::unique_ptr<ModelInstance>> runnable;
     for (auto& session : sessions) runnable.push_back(MakeSessionInstance(std::move(session)));
     ASSIGN_OR_RETURN(std::unique_ptr<Scheduler> scheduler, Scheduler::Create(std::move(runnable), scheduler_options));
-    return std::make_shared<Model>(std::move(spec), std::move(scheduler), options.metrics);
+    return std::make_shared<Model>(std::move(spec), std::move(scheduler), options.metrics, std::move(generation));
   }
 
   absl::StatusOr<std::map<int64_t, std::shared_ptr<Model>>> LoadVersions(const ModelDirectory& dir) {

@@ -1,7 +1,8 @@
 // RequestQueue: the scheduler's bounded FIFO of accepted requests, with an index by deadline so that the
-// deadline timer finds expired requests without scanning the whole queue. Internal to scheduler.cc.
+// deadline timer finds expired requests without scanning the whole queue, and removal from the middle so
+// that the dynamic batcher can take compatible requests past incompatible ones. Internal to scheduler.cc.
 //
-// Not thread-safe: the scheduler guards it with its own mutex. Every operation is O(log n).
+// Not thread-safe: the scheduler guards it with its own mutex. Every operation but Scan is O(log n).
 #pragma once
 
 #include <cstddef>
@@ -17,11 +18,21 @@
 
 namespace peregrine::serving::internal {
 
+// What the dynamic batcher needs to know of a request, computed once at Submit (outside the lock):
+// requests with equal signatures can be concatenated along their first dimension.
+struct BatchKey {
+  // Per input: dtype, rank, then every dimension after the first.
+  std::vector<int64_t> signature;
+  int rows = 1;            // the first dimension, shared by every input
+  bool batchable = false;  // false: runs alone (strings, scalars, inputs that disagree on rows)
+};
+
 // An accepted request waiting for (or being run by) an instance.
 struct PendingRequest {
   InferenceRequest request;
   InferenceCallback done;
   Clock::time_point enqueued;
+  BatchKey key;  // filled only when the scheduler batches
 };
 
 class RequestQueue {
@@ -40,11 +51,31 @@ class RequestQueue {
     entries_.emplace_hint(entries_.end(), seq, std::move(pending));
   }
 
+  // The oldest request. The caller checks empty() first.
+  const PendingRequest& Front() const { return entries_.begin()->second; }
+
   // Removes and returns the oldest request. The caller checks empty() first.
   PendingRequest PopFront() {
     auto it = entries_.begin();
     PendingRequest pending = std::move(it->second);
     if (pending.request.deadline) deadlines_.erase({*pending.request.deadline, it->first});
+    entries_.erase(it);
+    return pending;
+  }
+
+  // Visits the queued requests in arrival order, as visit(arrival number, request), until it returns false.
+  template <typename Visit>
+  void Scan(Visit visit) const {
+    for (const auto& [seq, pending] : entries_) {
+      if (!visit(seq, pending)) return;
+    }
+  }
+
+  // Removes and returns the request with arrival number `seq`, which the caller saw in Scan.
+  PendingRequest Take(uint64_t seq) {
+    auto it = entries_.find(seq);
+    PendingRequest pending = std::move(it->second);
+    if (pending.request.deadline) deadlines_.erase({*pending.request.deadline, seq});
     entries_.erase(it);
     return pending;
   }

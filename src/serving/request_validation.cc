@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "serving/config_checks.h"
+#include "serving/derived_outputs.h"
 #include "serving/model_config.h"
 
 namespace peregrine::serving {
@@ -131,6 +132,7 @@ absl::Status ValidateRequest(const config::ModelConfig& config, const std::vecto
   }
   RETURN_IF_ERROR(CheckBatch(config, request.inputs));
   RETURN_IF_ERROR(CheckOutputs(session_outputs, request.outputs));
+  RETURN_IF_ERROR(CheckDerivedOutputParameters(config, request));
   std::vector<InferenceInput> ordered;
   ordered.reserve(by_session.size());
   for (InferenceInput* input : by_session) ordered.push_back(std::move(*input));

@@ -15,7 +15,7 @@ namespace peregrine::serving {
 // the tensor: unknown input (InvalidArgument), missing input, duplicate input, datatype differs from the
 // model's, wrong rank or a fixed dimension that differs, batch dimension above max_batch_size (when
 // max_batch_size > 0) or inputs that disagree on the batch size; requested output the model lacks or
-// requested twice.
+// requested twice; a request parameter of a derived output that is not valid (derived_outputs.h).
 absl::Status ValidateRequest(const config::ModelConfig& config, const std::vector<engine::TensorInfo>& session_inputs,
                              const std::vector<engine::TensorInfo>& session_outputs, InferenceRequest& request);
 

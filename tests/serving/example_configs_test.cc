@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "engine/session.h"
+#include "serving/derived_outputs.h"
 #include "serving/execution_provider.h"
 #include "serving/model_config.h"
 #include "serving/repository.h"
@@ -45,8 +46,13 @@ Loaded Load(const std::string& name) {
   EXPECT_TRUE(session.ok()) << name << ": " << session.status();
   if (!session.ok()) return loaded;
   loaded.session = std::move(*session);
-  absl::Status status =
-      CompleteModelConfig(name, loaded.session->inputs(), loaded.session->outputs(), from_file, {}, loaded.config);
+  // As the loader does: outputs derived by the serving layer (derived_outputs.h) follow the model's own.
+  auto derived = DerivedOutputs::FromConfig(loaded.config, loaded.session->outputs());
+  EXPECT_TRUE(derived.ok()) << name << ": " << derived.status();
+  if (!derived.ok()) return loaded;
+  absl::Status status = CompleteModelConfig(name, loaded.session->inputs(),
+                                            DerivedOutputs::AllOutputs(loaded.session->outputs(), derived->get()),
+                                            from_file, {}, loaded.config);
   EXPECT_TRUE(status.ok()) << name << ": " << status;
   return loaded;
 }
@@ -83,8 +89,14 @@ TEST(ExampleConfigsTest, VoiceVerificationSmallBatchesAndWarmsUpWithRandomData) 
   EXPECT_EQ(model.config.input(0).name(), "mfcc");
   EXPECT_EQ(std::vector<int64_t>(model.config.input(0).dims().begin(), model.config.input(0).dims().end()),
             (std::vector<int64_t>{1, 40, 241}));
-  ASSERT_EQ(model.config.output_size(), 1);
+  ASSERT_EQ(model.config.output_size(), 2);
+  EXPECT_EQ(model.config.output(0).name(), "score");
   EXPECT_EQ(model.config.output(0).dims_size(), 1);
+  EXPECT_EQ(model.config.output(1).name(), "decision");  // derived: score >= decision_threshold
+  EXPECT_EQ(model.config.output(1).data_type(), config::TYPE_BOOL);
+  EXPECT_EQ(model.config.parameters().at("decision_threshold").string_value(), "0.5");
+  ASSERT_TRUE(model.config.has_dynamic_batching());
+  EXPECT_EQ(model.config.dynamic_batching().preferred_batch_size_size(), 2);
   ASSERT_EQ(model.config.model_warmup_size(), 1);
   EXPECT_EQ(model.config.model_warmup(0).count(), 2u);
   EXPECT_TRUE(model.config.model_warmup(0).inputs().at("mfcc").random_data());

@@ -1,0 +1,546 @@
+// GenerationService: the prefill and decode threads of continuous batching (see the header).
+#include "serving/generation_service.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "generation/step_batch.h"
+
+namespace peregrine::serving {
+namespace {
+
+constexpr const char* kOutcomes[] = {"success", "invalid", "rejected", "timeout", "cancelled", "error"};
+enum OutcomeIndex { kSuccess, kInvalid, kRejected, kTimeout, kCancelled, kError };
+
+OutcomeIndex OutcomeOf(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk: return kSuccess;
+    case absl::StatusCode::kInvalidArgument: return kInvalid;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kResourceExhausted: return kRejected;
+    case absl::StatusCode::kDeadlineExceeded: return kTimeout;
+    case absl::StatusCode::kCancelled: return kCancelled;
+    default: return kError;
+  }
+}
+
+int64_t Ns(Clock::duration d) { return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count(); }
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+// The same for every model (a metric family has one set of buckets): powers of two up to the largest
+// max_sequences_per_step allowed.
+std::vector<double> BatchSizeBuckets() {
+  std::vector<double> bounds;
+  for (int b = 1; b <= 1024; b *= 2) bounds.push_back(b);
+  return bounds;
+}
+
+struct Sequence {
+  Sequence(GenerationRequest r, GenerationCallbacks c, generation::ContinuationParams params)
+      : request(std::move(r)), callbacks(std::move(c)), continuation(std::move(params)) {}
+
+  GenerationRequest request;
+  GenerationCallbacks callbacks;
+  generation::Continuation continuation;
+  generation::RowState state;  // from its prefill until it joins the batch
+  Clock::time_point prefill_start{};
+  Clock::time_point first_token{};
+  bool done = false;
+};
+
+using Ended = std::pair<std::unique_ptr<Sequence>, absl::Status>;
+
+}  // namespace
+
+struct GenerationService::State {
+  GenerationServiceOptions options;
+  std::unique_ptr<engine::Session> decode_session;
+  std::unique_ptr<engine::Session> prefill_session;
+  std::unique_ptr<generation::StepBatch> batch;      // decode thread only
+  std::unique_ptr<generation::Prefiller> prefiller;  // prefill thread only
+
+  mutable std::mutex mu;
+  std::condition_variable prefill_cv;
+  std::condition_variable decode_cv;
+  std::condition_variable warm_cv;
+  std::deque<std::unique_ptr<Sequence>> queued;  // waiting for the prefill thread
+  std::deque<std::unique_ptr<Sequence>> ready;   // prefilled, waiting to join the batch
+  size_t in_flight = 0;                          // taken for prefill and not yet finished
+  bool stopping = false;
+  bool drain = true;
+  bool prefill_exited = false;
+  int warmed = 0;
+  absl::Status warm_status;
+  std::atomic<size_t> queued_count{0};
+  std::atomic<size_t> active_count{0};
+
+  std::mutex shutdown_mu;
+  bool joined = false;
+  std::thread prefill_thread;
+  std::thread decode_thread;
+
+  struct Metrics {
+    metrics::Counter* outcomes[std::size(kOutcomes)] = {};
+    metrics::Counter* output_tokens = nullptr;
+    metrics::Counter* prompt_tokens = nullptr;
+    metrics::Histogram* batch_size = nullptr;
+    metrics::Histogram* time_per_output_token = nullptr;
+    metrics::Histogram* time_to_first_token = nullptr;
+    std::unique_ptr<metrics::Registry::CallbackHandle> queued;
+    std::unique_ptr<metrics::Registry::CallbackHandle> active;
+  };
+  std::unique_ptr<Metrics> metrics;
+
+  int capacity() const { return options.limits.max_sequences_per_step; }
+  Clock::time_point Now() const { return options.clock(); }
+
+  void RegisterMetrics();
+  void CountOutcome(const absl::Status& status) {
+    if (metrics) metrics->outcomes[OutcomeOf(status)]->Increment();
+  }
+
+  // ---- sequence life ----
+
+  absl::Status EndReason(const Sequence& seq, Clock::time_point now, bool abort) const {
+    if (abort) return absl::UnavailableError(absl::StrCat("model '", options.model_name, "' is being unloaded"));
+    if (seq.request.cancelled && seq.request.cancelled->cancelled()) {
+      return absl::CancelledError("the generation was cancelled (the client went away)");
+    }
+    if (seq.request.deadline && now >= *seq.request.deadline) {
+      return absl::DeadlineExceededError("the generation did not finish within its timeout");
+    }
+    return absl::OkStatus();
+  }
+
+  // Hands the tokens that just became final to the client.
+  void Emit(Sequence& seq, size_t count) {
+    if (count == 0) return;
+    std::span<const int64_t> final_tokens = seq.continuation.final_tokens();
+    if (metrics) metrics->output_tokens->Increment(static_cast<double>(count));
+    if (!seq.callbacks.on_token) return;
+    for (size_t i = final_tokens.size() - count; i < final_tokens.size(); ++i) seq.callbacks.on_token(final_tokens[i]);
+  }
+
+  // Samples from `logits` into the sequence, emits, and finishes it when it is complete.
+  void Advance(Sequence& seq, std::span<const float> logits) {
+    const bool first = seq.continuation.sampled() == 0;
+    Emit(seq, seq.continuation.Advance(logits));
+    if (first) seq.first_token = Now();
+    if (seq.continuation.finished()) Finish(seq, absl::OkStatus());
+  }
+
+  void Finish(Sequence& seq, absl::Status status) {
+    seq.done = true;
+    seq.state.clear();
+    const Clock::time_point now = Now();
+    const Clock::time_point received = seq.request.received;
+    GenerationResult result;
+    result.status = std::move(status);
+    result.prompt_tokens = static_cast<int>(seq.request.prompt.size());
+    result.sampled_tokens = seq.continuation.sampled();
+    result.finish_reason = seq.continuation.reason();
+    result.queue_ns = seq.prefill_start == Clock::time_point{} ? Ns(now - received) : Ns(seq.prefill_start - received);
+    result.first_token_ns = seq.first_token == Clock::time_point{} ? 0 : Ns(seq.first_token - received);
+    result.total_ns = Ns(now - received);
+    if (result.status.ok()) {
+      std::span<const int64_t> tokens = seq.continuation.final_tokens();
+      result.tokens.assign(tokens.begin(), tokens.end());
+    }
+    if (metrics) {
+      metrics->outcomes[OutcomeOf(result.status)]->Increment();
+      if (result.status.ok()) {
+        metrics->prompt_tokens->Increment(result.prompt_tokens);
+        metrics->time_to_first_token->Observe(Seconds(seq.first_token - received));
+        if (result.sampled_tokens > 1) {
+          metrics->time_per_output_token->Observe(Seconds(now - seq.first_token) / (result.sampled_tokens - 1));
+        }
+      }
+    }
+    seq.callbacks.done(std::move(result));
+  }
+
+  void FinishAll(std::vector<Ended>& ended) {
+    for (auto& [seq, status] : ended) Finish(*seq, std::move(status));
+    ended.clear();
+  }
+
+  // Frees `count` in-flight slots.
+  void Release(size_t count) {
+    if (count == 0) return;
+    {
+      std::lock_guard lock(mu);
+      in_flight -= count;
+      active_count.store(in_flight);
+    }
+    prefill_cv.notify_one();
+  }
+
+  // Under mu: moves queued sequences that were cancelled or timed out to `ended`.
+  void SweepQueued(Clock::time_point now, std::vector<Ended>& ended) {
+    for (auto it = queued.begin(); it != queued.end();) {
+      absl::Status end = EndReason(**it, now, false);
+      if (end.ok()) {
+        ++it;
+        continue;
+      }
+      ended.emplace_back(std::move(*it), std::move(end));
+      it = queued.erase(it);
+    }
+    queued_count.store(queued.size());
+  }
+
+  std::optional<Clock::time_point> EarliestQueuedDeadline() const {
+    std::optional<Clock::time_point> earliest;
+    for (const auto& seq : queued) {
+      if (seq->request.deadline && (!earliest || *seq->request.deadline < *earliest)) earliest = seq->request.deadline;
+    }
+    return earliest;
+  }
+
+  // ---- threads ----
+
+  void ReportWarm(const absl::Status& status) {
+    {
+      std::lock_guard lock(mu);
+      ++warmed;
+      if (warm_status.ok()) warm_status = status;
+    }
+    warm_cv.notify_all();
+  }
+
+  absl::Status WarmUpPrefill() {
+    for (int length = 1; length <= std::max(1, options.limits.prefill_warmup_lengths); ++length) {
+      std::vector<int64_t> prompt(static_cast<size_t>(std::min(length, options.limits.max_prompt_tokens)), 0);
+      RETURN_IF_ERROR(prefiller->Run(prompt).status());
+      if (length >= options.limits.max_prompt_tokens) break;
+    }
+    return absl::OkStatus();
+  }
+
+  void PrefillLoop() {
+    ReportWarm(WarmUpPrefill());
+    std::unique_lock lock(mu);
+    while (true) {
+      std::vector<Ended> ended;
+      SweepQueued(Now(), ended);
+      if (stopping && !drain) {
+        for (auto& seq : queued) {
+          ended.emplace_back(std::move(seq), absl::UnavailableError(
+                                                 absl::StrCat("model '", options.model_name, "' is being unloaded")));
+        }
+        queued.clear();
+        queued_count.store(0);
+      }
+      const bool exit = stopping && queued.empty();
+      std::unique_ptr<Sequence> next;
+      if (!exit && !queued.empty() && in_flight < static_cast<size_t>(capacity())) {
+        next = std::move(queued.front());
+        queued.pop_front();
+        queued_count.store(queued.size());
+        active_count.store(++in_flight);
+      }
+      if (exit) prefill_exited = true;
+      if (ended.empty() && !next && !exit) {
+        if (auto deadline = EarliestQueuedDeadline()) {
+          prefill_cv.wait_until(lock, *deadline);
+        } else {
+          prefill_cv.wait(lock);
+        }
+        continue;
+      }
+      lock.unlock();
+      FinishAll(ended);
+      if (next) Prefill(std::move(next));
+      if (exit) {
+        decode_cv.notify_one();
+        return;
+      }
+      lock.lock();
+    }
+  }
+
+  void Prefill(std::unique_ptr<Sequence> seq) {
+    const Clock::time_point now = Now();
+    seq->prefill_start = now;
+    if (absl::Status end = EndReason(*seq, now, false); !end.ok()) {
+      Finish(*seq, std::move(end));
+      Release(1);
+      return;
+    }
+    absl::StatusOr<generation::Prefilled> prefilled = prefiller->Run(seq->request.prompt);
+    if (!prefilled.ok()) {
+      Finish(*seq, prefilled.status());
+      Release(1);
+      return;
+    }
+    Advance(*seq, prefilled->logits.values<float>());
+    if (seq->done) {
+      Release(1);
+      return;
+    }
+    seq->state = std::move(prefilled->state);
+    {
+      std::lock_guard lock(mu);
+      ready.push_back(std::move(seq));
+    }
+    decode_cv.notify_one();
+  }
+
+  void DecodeLoop() {
+    ReportWarm(batch->WarmUp());
+    std::vector<std::unique_ptr<Sequence>> rows;  // the batch, in row order
+    std::vector<std::unique_ptr<Sequence>> kept;
+    std::vector<generation::StepBatch::RowSource> sources;
+    std::vector<int64_t> tokens;
+    while (true) {
+      std::vector<std::unique_ptr<Sequence>> joining;
+      std::vector<Ended> ended;
+      bool abort = false;
+      {
+        std::unique_lock lock(mu);
+        decode_cv.wait(lock, [&] { return !rows.empty() || !ready.empty() || (stopping && prefill_exited); });
+        if (rows.empty() && ready.empty()) return;  // stopping, and nothing is left
+        // Queued sequences wait for a slot while the batch runs; end the cancelled and timed-out ones now.
+        SweepQueued(Now(), ended);
+        joining.assign(std::make_move_iterator(ready.begin()), std::make_move_iterator(ready.end()));
+        ready.clear();
+        abort = stopping && !drain;
+      }
+      FinishAll(ended);
+
+      // Membership: finished, cancelled and timed-out sequences leave; prefilled ones join at the end.
+      const Clock::time_point now = Now();
+      size_t left = 0;
+      kept.clear();
+      sources.clear();
+      for (size_t row = 0; row < rows.size(); ++row) {
+        Sequence& seq = *rows[row];
+        if (!seq.done) {
+          if (absl::Status end = EndReason(seq, now, abort); !end.ok()) Finish(seq, std::move(end));
+        }
+        if (seq.done) {
+          ++left;
+          continue;
+        }
+        sources.push_back({static_cast<int>(row), nullptr});
+        kept.push_back(std::move(rows[row]));
+      }
+      for (auto& seq : joining) {
+        if (absl::Status end = EndReason(*seq, now, abort); !end.ok()) {
+          Finish(*seq, std::move(end));
+          ++left;
+          continue;
+        }
+        sources.push_back({-1, &seq->state});
+        kept.push_back(std::move(seq));
+      }
+      if (left > 0 || !joining.empty()) {
+        absl::Status status = batch->SetRows(sources);
+        for (auto& seq : kept) seq->state.clear();  // its rows are in the batch now
+        if (!status.ok()) {
+          for (auto& seq : kept) Finish(*seq, status);
+          left += kept.size();
+          kept.clear();
+          (void)batch->SetRows({});
+        }
+      }
+      rows.swap(kept);
+      Release(left);
+      if (rows.empty()) continue;
+
+      tokens.clear();
+      for (const auto& seq : rows) tokens.push_back(seq->continuation.last_sampled());
+      absl::Status status = batch->Step(tokens);
+      if (metrics) metrics->batch_size->Observe(static_cast<double>(rows.size()));
+      for (size_t row = 0; row < rows.size(); ++row) {
+        if (!status.ok()) {
+          Finish(*rows[row], status);
+        } else {
+          Advance(*rows[row], batch->logits(static_cast<int>(row)));
+        }
+      }
+    }
+  }
+};
+
+void GenerationService::State::RegisterMetrics() {
+  metrics::Registry* registry = options.metrics;
+  if (registry == nullptr) return;
+  metrics = std::make_unique<Metrics>();
+  const metrics::Labels labels = {{"model", options.model_name}, {"version", std::to_string(options.version)}};
+  for (size_t i = 0; i < std::size(kOutcomes); ++i) {
+    metrics::Labels with_outcome = labels;
+    with_outcome.emplace_back("outcome", kOutcomes[i]);
+    metrics->outcomes[i] = &registry->GetCounter("peregrine_generate_requests_total",
+                                                 "Generate requests by model, version and outcome.", with_outcome);
+  }
+  metrics->output_tokens =
+      &registry->GetCounter("peregrine_generate_output_tokens_total", "Tokens generated and sent to clients.", labels);
+  metrics->prompt_tokens = &registry->GetCounter("peregrine_generate_prompt_tokens_total",
+                                                 "Prompt tokens of successful generate requests.", labels);
+  metrics->batch_size = &registry->GetHistogram(
+      "peregrine_generate_batch_size", "Sequences advanced together by one decode step.", labels, BatchSizeBuckets());
+  metrics->time_per_output_token = &registry->GetHistogram(
+      "peregrine_generate_time_per_output_token_seconds",
+      "Per successful generate request: time from its first to its last token, per token after the first.", labels,
+      metrics::LatencyBuckets());
+  metrics->time_to_first_token = &registry->GetHistogram(
+      "peregrine_generate_time_to_first_token_seconds",
+      "Per successful generate request: time from receiving it to its first token.", labels, metrics::LatencyBuckets());
+  metrics->queued = registry->AddCallbackGauge("peregrine_generate_queued_sequences",
+                                               "Generate requests waiting for a sequence slot.", labels,
+                                               [this] { return static_cast<double>(queued_count.load()); });
+  metrics->active =
+      registry->AddCallbackGauge("peregrine_generate_active_sequences", "Sequences being prefilled or decoded.", labels,
+                                 [this] { return static_cast<double>(active_count.load()); });
+}
+
+GenerationService::GenerationService(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+GenerationService::~GenerationService() {
+  Shutdown(/*drain=*/true);
+  if (state_->metrics) {
+    state_->metrics->queued.reset();  // before the state they read goes away
+    state_->metrics->active.reset();
+  }
+}
+
+absl::StatusOr<std::unique_ptr<GenerationService>> GenerationService::Create(
+    GenerationServiceOptions options, std::unique_ptr<engine::Session> decode_session,
+    std::unique_ptr<engine::Session> prefill_session) {
+  if (options.vocabulary == nullptr) return absl::InvalidArgumentError("a generation service needs a vocabulary");
+  GenerationLimits& limits = options.limits;
+  if (limits.max_sequences_per_step < 1 || limits.max_tokens_limit < 1 || limits.max_prompt_tokens < 1 ||
+      limits.default_max_tokens < 1 || limits.default_max_tokens > limits.max_tokens_limit || limits.max_queued < 1) {
+    return absl::InvalidArgumentError(
+        "generation limits must be positive, with default_max_tokens <= max_tokens_limit");
+  }
+  if (!options.clock) options.clock = [] { return Clock::now(); };
+  auto state = std::make_unique<State>();
+  ASSIGN_OR_RETURN(generation::StepModelBinding binding,
+                   generation::BindStepModel(decode_session->inputs(), decode_session->outputs(), options.spec));
+  const int64_t vocab = static_cast<int64_t>(options.vocabulary->size());
+  if (binding.vocab_size > 0 && binding.vocab_size != vocab) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the vocabulary has ", vocab, " tokens but the logits are ", binding.vocab_size, " wide"));
+  }
+  binding.vocab_size = vocab;
+  ASSIGN_OR_RETURN(state->batch,
+                   generation::StepBatch::Create(decode_session.get(), binding, limits.max_sequences_per_step));
+  ASSIGN_OR_RETURN(state->prefiller, generation::Prefiller::Create(prefill_session.get(), binding));
+  state->decode_session = std::move(decode_session);
+  state->prefill_session = std::move(prefill_session);
+  state->options = std::move(options);
+  state->RegisterMetrics();
+
+  State* raw = state.get();
+  std::unique_ptr<GenerationService> service(new GenerationService(std::move(state)));
+  raw->prefill_thread = std::thread([raw] { raw->PrefillLoop(); });
+  raw->decode_thread = std::thread([raw] { raw->DecodeLoop(); });
+  absl::Status warm;
+  {
+    std::unique_lock lock(raw->mu);
+    raw->warm_cv.wait(lock, [raw] { return raw->warmed == 2; });
+    warm = raw->warm_status;
+  }
+  if (!warm.ok()) {
+    service->Shutdown(/*drain=*/false);
+    return absl::Status(warm.code(), absl::StrCat("generation warm-up failed: ", warm.message()));
+  }
+  return service;
+}
+
+absl::Status GenerationService::Submit(GenerationRequest request, GenerationCallbacks callbacks) {
+  State& s = *state_;
+  const GenerationLimits& limits = s.options.limits;
+  absl::Status invalid;
+  const int64_t max_tokens = request.max_tokens.value_or(limits.default_max_tokens);
+  if (request.prompt.empty()) {
+    invalid = absl::InvalidArgumentError("the prompt has no tokens");
+  } else if (request.prompt.size() > static_cast<size_t>(limits.max_prompt_tokens)) {
+    invalid =
+        absl::InvalidArgumentError(absl::StrCat("text_input has ", request.prompt.size(), " tokens; model '",
+                                                s.options.model_name, "' accepts at most ", limits.max_prompt_tokens));
+  } else if (max_tokens < 1 || max_tokens > limits.max_tokens_limit) {
+    invalid = absl::InvalidArgumentError(
+        absl::StrCat("max_tokens must be in 1..", limits.max_tokens_limit, ", got ", max_tokens));
+  } else {
+    invalid = request.sampling.Validate();
+  }
+  for (const auto& stop : request.stop_sequences) {
+    if (invalid.ok() && stop.empty()) invalid = absl::InvalidArgumentError("a stop sequence has no tokens");
+  }
+  for (int64_t id : request.prompt) {
+    if (invalid.ok() && (id < 0 || id >= static_cast<int64_t>(s.options.vocabulary->size()))) {
+      invalid = absl::InvalidArgumentError(absl::StrCat("prompt token id ", id, " is outside the vocabulary"));
+    }
+  }
+  if (!invalid.ok()) {
+    s.CountOutcome(invalid);
+    return invalid;
+  }
+  if (!callbacks.done) return absl::InvalidArgumentError("Submit needs a done callback");
+
+  if (!request.deadline && s.options.limits.default_timeout.count() > 0) {
+    request.deadline = request.received + s.options.limits.default_timeout;
+  }
+  generation::ContinuationParams params;
+  params.max_tokens = static_cast<int>(max_tokens);
+  params.sampling = request.sampling;
+  params.end_id = s.options.end_id;
+  params.stop_sequences = request.stop_sequences;
+  auto seq = std::make_unique<Sequence>(std::move(request), std::move(callbacks), std::move(params));
+  absl::Status rejected;
+  {
+    std::lock_guard lock(s.mu);
+    if (s.stopping) {
+      rejected = absl::UnavailableError(absl::StrCat("model '", s.options.model_name, "' is shutting down"));
+    } else if (s.queued.size() >= limits.max_queued) {
+      rejected = absl::UnavailableError(absl::StrCat("generation queue of model '", s.options.model_name, "' is full (",
+                                                     limits.max_queued, " requests waiting); retry later"));
+    } else {
+      s.queued.push_back(std::move(seq));
+      s.queued_count.store(s.queued.size());
+    }
+  }
+  if (!rejected.ok()) {
+    s.CountOutcome(rejected);
+    return rejected;
+  }
+  s.prefill_cv.notify_one();
+  return absl::OkStatus();
+}
+
+void GenerationService::Shutdown(bool drain) {
+  State& s = *state_;
+  std::lock_guard shutdown_lock(s.shutdown_mu);
+  if (s.joined) return;
+  {
+    std::lock_guard lock(s.mu);
+    s.stopping = true;
+    s.drain = drain;
+  }
+  s.prefill_cv.notify_all();
+  s.decode_cv.notify_all();
+  if (s.prefill_thread.joinable()) s.prefill_thread.join();
+  if (s.decode_thread.joinable()) s.decode_thread.join();
+  s.joined = true;
+}
+
+const generation::Vocabulary& GenerationService::vocabulary() const { return *state_->options.vocabulary; }
+std::shared_ptr<const generation::Vocabulary> GenerationService::shared_vocabulary() const {
+  return state_->options.vocabulary;
+}
+const GenerationLimits& GenerationService::limits() const { return state_->options.limits; }
+int64_t GenerationService::end_id() const { return state_->options.end_id; }
+size_t GenerationService::queued() const { return state_->queued_count.load(); }
+size_t GenerationService::active() const { return state_->active_count.load(); }
+void GenerationService::CountInvalid() { state_->CountOutcome(absl::InvalidArgumentError("")); }
+
+}  // namespace peregrine::serving
