@@ -48,11 +48,19 @@ f:close()
 """
 
 
+def log_tail(path):
+    try:
+        with open(path) as f:
+            return "".join(f.readlines()[-20:])
+    except OSError:
+        return ""
+
+
 def wait_for_port(proc, port_file, name):
     deadline = time.monotonic() + START_TIMEOUT_S
     while not os.path.exists(port_file):
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{name} did not start")
+            raise SystemExit(f"{name} did not start (exit code {proc.poll()}):\n{log_tail(port_file + '.log')}")
         time.sleep(0.05)
     url = f"http://127.0.0.1:{int(open(port_file).read())}"
     while True:
@@ -62,21 +70,27 @@ def wait_for_port(proc, port_file, name):
         except Exception:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"{name} not ready")
+            raise SystemExit(f"{name} not ready (exit code {proc.poll()}):\n{log_tail(port_file + '.log')}")
         time.sleep(0.1)
 
 
 class Server:
+    """Started by start(), one at a time, so that loading (the full model takes a while) is not slowed
+    by the others loading too."""
+
     def __init__(self, label, kind, setting, argv, port_file, cwd=None, env=None):
         self.label, self.kind, self.setting = label, kind, setting
-        self.log = open(port_file + ".log", "w")
-        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.port_file = port_file
+        self.argv, self.port_file, self.cwd, self.env = argv, port_file, cwd, env
+        self.proc = None
 
-    def ready(self):
+    def start(self):
+        self.log = open(self.port_file + ".log", "w")
+        self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         self.url = wait_for_port(self.proc, self.port_file, self.label)
 
     def stop(self):
+        if self.proc is None:
+            return
         self.proc.terminate()
         try:
             self.proc.wait(timeout=60)
@@ -191,7 +205,7 @@ def measure_model(args, tmp, model, variant, seconds):
     results = {}
     try:
         for s in servers:
-            s.ready()
+            s.start()
         cells = [(s, c) for s in servers for c in CONCURRENCY]
         for r in range(args.rounds):
             random.Random(r).shuffle(cells)
