@@ -34,11 +34,12 @@ CODEC_BENCH = os.path.join(ROOT, "build", "release", "bench", "json_codec_bench"
 MODELS = os.path.join(ROOT, "examples", "models")
 
 
-def start_server(tmp, http_threads):
-    port_file = os.path.join(tmp, "port")
+def start_server(tmp, http_threads, inline_max_compute_us=None):
+    port_file = os.path.join(tmp, f"port{inline_max_compute_us}")
+    extra = [] if inline_max_compute_us is None else ["--inline-max-compute-us", str(inline_max_compute_us)]
     proc = subprocess.Popen([BIN, "serve", "--model-repository", MODELS, "--http-address", "127.0.0.1",
                              "--http-port", "0", "--port-file", port_file, "--http-threads", str(http_threads),
-                             "--threads-per-instance", "1"],
+                             "--threads-per-instance", "1", *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not os.path.exists(port_file):
@@ -77,8 +78,10 @@ def workloads(tmp):
             path = os.path.join(tmp, f"{name}_{k}.npy")
             np.save(path, v)
             npys += ["--input", f"{k}={path}"]
-        out.append({"name": name, "model": os.path.join(MODELS, name, "1", "model.onnx"), "npys": npys,
-                    "body": body_path, "body_bytes": os.path.getsize(body_path)})
+        out.append({"name": name, "label": name, "model": os.path.join(MODELS, name, "1", "model.onnx"),
+                    "npys": npys, "body": body_path, "body_bytes": os.path.getsize(body_path), "server": "default"})
+    # The same small model with every request handed to the instance's worker thread, for comparison.
+    out.append(dict(out[0], label="simple, inline execution off", server="handoff"))
     return out
 
 
@@ -128,25 +131,28 @@ def main():
     tmp = tempfile.mkdtemp(prefix="peregrine_serve_bench_")
     started = time.time()
     load_before = os.getloadavg()
-    proc, url = start_server(tmp, args.http_threads)
+    servers = {"default": start_server(tmp, args.http_threads),
+               "handoff": start_server(tmp, args.http_threads, inline_max_compute_us=0)}
     results = {}
     try:
         ws = workloads(tmp)
         for w in ws:  # warm both paths once
             in_process_p50_us(w, 50)
-            ab(url, w, 200, 1, tmp)
+            ab(servers[w["server"]][1], w, 200, 1, tmp)
         for r in range(args.rounds):
             for w in ws:
-                res = results.setdefault(w["name"], {"in_process": [], "c1": [], "c32": []})
+                url = servers[w["server"]][1]
+                res = results.setdefault(w["label"], {"in_process": [], "c1": [], "c32": []})
                 res["in_process"].append(in_process_p50_us(w, args.requests))
                 res["c1"].append(ab(url, w, args.requests, 1, tmp))
                 res["c32"].append(ab(url, w, args.requests * 4, 32, tmp))
-                print(f"round {r + 1}/{args.rounds} {w['name']}: in-process {res['in_process'][-1]:.1f} us, "
+                print(f"round {r + 1}/{args.rounds} {w['label']}: in-process {res['in_process'][-1]:.1f} us, "
                       f"served p50 {res['c1'][-1]['p50_us']:.1f} us, c32 {res['c32'][-1]['rps']:.0f} req/s, "
                       f"failed {res['c32'][-1]['failed'] + res['c1'][-1]['failed']}", file=sys.stderr)
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+        for proc, _ in servers.values():
+            proc.terminate()
+            proc.wait(timeout=60)
         shutil.rmtree(tmp, ignore_errors=True)
 
     codec = codec_rates()
@@ -154,7 +160,7 @@ def main():
     rows = []
     verdicts = []
     for w in ws:
-        res = results[w["name"]]
+        res = results[w["label"]]
         engine = med(res["in_process"])
         p50 = med([x["p50_us"] for x in res["c1"]])
         p99 = med([x["p99_us"] for x in res["c1"]])
@@ -162,9 +168,9 @@ def main():
         rps1 = med([x["rps"] for x in res["c1"]])
         rps32 = med([x["rps"] for x in res["c32"]])
         failed = sum(x["failed"] for x in res["c1"] + res["c32"])
-        rows.append(f"| {w['name']} | {w['body_bytes']:,} | {engine:.1f} | {p50:.1f} | {p99:.1f} | **{added:.1f}** | "
+        rows.append(f"| {w['label']} | {w['body_bytes']:,} | {engine:.1f} | {p50:.1f} | {p99:.1f} | **{added:.1f}** | "
                     f"{rps1:,.0f} | {rps32:,.0f} | {failed} |")
-        verdicts.append((w["name"], added, failed))
+        verdicts.append((w["label"], added, failed))
     simple_added = dict((n, a) for n, a, _ in verdicts)["simple"]
     total_failed = sum(f for _, _, f in verdicts)
     md = [
@@ -194,7 +200,9 @@ def main():
         *[f"| {name} | {rate:,.0f} |" for name, rate in sorted(codec.items())],
         "",
         f"Method: one server (`--http-threads {args.http_threads}`, one instance per model with 1 intra-op thread "
-        "on this 2-core machine) serves examples/models; each round runs, per model, `peregrine run --repeat "
+        "on this 2-core machine) serves examples/models; `simple` runs on the I/O thread that received it (inline "
+        "execution, docs/serving.md); a second server started with `--inline-max-compute-us 0` hands every "
+        "request to the instance's worker and back (the row *inline execution off*); each round runs, per model, `peregrine run --repeat "
         f"{args.requests} --threads 1` (in-process p50), `ab -k -c 1 -n {args.requests}` and "
         f"`ab -k -c 32 -n {args.requests * 4}` with the same JSON body; figures are medians over rounds. "
         "ab runs on the same 2 cores as the server, so -c 32 measures both. \"Added\" includes loopback TCP, HTTP "

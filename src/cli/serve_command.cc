@@ -39,6 +39,7 @@ struct ServeFlags {
   int poll_secs = 15;
   int threads_per_instance = 0;
   size_t max_queue_size = 256;
+  int inline_max_compute_us = 50;
   int default_max_batch_size = 8;
   size_t max_request_bytes = 64u << 20;
   int header_timeout_ms = 10'000;
@@ -89,6 +90,7 @@ void RunServe(const ServeFlags& flags) {
   manager_options.poll_interval = std::chrono::seconds(flags.poll_secs);
   manager_options.threads_per_instance = flags.threads_per_instance;
   manager_options.default_max_queue_size = flags.max_queue_size;
+  manager_options.inline_max_compute = std::chrono::microseconds(flags.inline_max_compute_us);
   manager_options.completion.default_max_batch_size = flags.default_max_batch_size;
   if (const char* provider = std::getenv("PEREGRINE_EXECUTION_PROVIDER")) manager_options.provider_override = provider;
   manager_options.metrics = &registry;
@@ -188,6 +190,13 @@ void AddServeCommand(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{1} << 20))
       ->envname("PEREGRINE_MAX_QUEUE_SIZE");
+  cmd->add_option("--inline-max-compute-us", flags->inline_max_compute_us,
+                  "Run a request on the I/O thread that received it, saving two thread hand-offs, when an "
+                  "instance is idle and the model (without dynamic batching) computes in at most this many "
+                  "microseconds on average (0: always hand off to the instance's worker)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1'000'000))
+      ->envname("PEREGRINE_INLINE_MAX_COMPUTE_US");
   cmd->add_option("--default-max-batch-size", flags->default_max_batch_size,
                   "max_batch_size given to batchable models that have no config.pbtxt")
       ->capture_default_str()

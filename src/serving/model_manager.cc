@@ -136,8 +136,9 @@ struct ModelManager::Impl {
     spec.inputs = sessions[0]->inputs();
     spec.outputs = outputs;
 
-    const SchedulerOptions scheduler_options =
+    SchedulerOptions scheduler_options =
         SchedulerOptionsFromConfig(config, options.default_max_queue_size, samples, std::move(derived));
+    scheduler_options.inline_max_compute = options.inline_max_compute;
     std::fprintf(stderr, "peregrine: %s\n",
                  DescribeScheduling(dir.name, version, instances, cores, threads, scheduler_options).c_str());
     spec.config = std::move(config);

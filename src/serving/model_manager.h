@@ -39,6 +39,8 @@ struct ManagerOptions {
   std::chrono::milliseconds poll_interval{15'000};
   int threads_per_instance = 0;             // 0: the machine's cores / the model's instances, at least 1
   size_t default_max_queue_size = 256;      // for queue policies that leave max_queue_size at 0
+  // SchedulerOptions::inline_max_compute of every model; zero: requests always go to a worker.
+  std::chrono::microseconds inline_max_compute{0};
   std::string provider_override;            // PEREGRINE_EXECUTION_PROVIDER; empty: none
   CompletionOptions completion;
   metrics::Registry* metrics = nullptr;     // required

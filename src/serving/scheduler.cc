@@ -1,12 +1,21 @@
 // Scheduler: one bounded queue (RequestQueue), one worker thread per instance, one deadline timer thread.
 //
-// Threads and the lock. `mu` guards the queue and the counters. Workers sleep on `work_cv`; Submit
-// wakes one only when one is waiting, so a request that finds an idle instance costs exactly one
-// wake-up and nothing polls. The timer sleeps on `timer_cv` until the earliest queued deadline and
+// Threads and the lock. `mu` guards the queue and the counters. Each worker sleeps on its own condition
+// variable and, while it sleeps, is listed in `idle` (most recent last); Submit takes one worker off the
+// list and wakes exactly that one, so a request that finds an idle instance costs exactly one wake-up,
+// nothing polls, and the worker woken is the one whose caches are warmest. The timer sleeps on `timer_cv` until the earliest queued deadline and
 // completes expired requests; Submit wakes it only when the new deadline is earlier than the one it
 // sleeps until and the request may actually wait (more queued requests than idle workers, or a batcher
 // that delays) - a request that an idle worker picks at once is checked against its deadline at pick
 // time instead, which saves the timer's wake-up on the fast path. Callbacks always run outside `mu`.
+//
+// Inline execution. Submit may instead take an idle worker off the list and mark its instance
+// `claimed`: the submitting thread runs the request on that instance (Execute, as a worker would) and
+// then releases it. A claimed worker that wakes goes back to sleep until the release, so the instance
+// never runs two requests at once; the release lists the worker as idle again (it is still asleep) and
+// wakes a worker when requests queued meanwhile. Whether a model qualifies is decided from the compute
+// times its workers measure (an average, updated with relaxed atomics: an occasional lost update only
+// delays the average).
 //
 // Shape of a worker: TakeWork() (the only place that decides what runs next) -> complete the requests
 // it dropped -> Execute(). With dynamic batching, TakeWork gathers the candidate batch (the oldest
@@ -18,6 +27,7 @@
 #include "serving/scheduler.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
@@ -25,6 +35,7 @@
 #include <map>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <set>
 #include <string>
 #include <system_error>
@@ -195,6 +206,9 @@ absl::Status CheckBatchOutputs(const std::vector<engine::TensorInfo>& infos, con
 struct Work {
   std::vector<PendingRequest> run;
   std::vector<std::pair<PendingRequest, absl::Status>> dropped;
+  // Results of the last Execute, completed (callbacks called) by the caller after it released the
+  // instance: encoding and writing a response need no instance.
+  std::vector<std::pair<PendingRequest, InferenceResult>> finished;
   Clock::time_point picked;
   bool holds_instance = false;  // `run` was non-empty: counted in busy until the next TakeWork
   // Batching scratch: the candidate's arrival numbers and summary, the concatenated inputs (reused when
@@ -205,16 +219,32 @@ struct Work {
   std::vector<Tensor> engine_inputs;
 };
 
+// Calls the callbacks of the requests the last Execute finished.
+void CompleteFinished(Work& work) {
+  for (auto& [pending, result] : work.finished) Complete(pending, std::move(result));
+  work.finished.clear();
+}
+
 // Batch sizes an instance has plans for, by input signature (BatchKey::signature).
 using CompiledSizes = std::map<std::vector<int64_t>, std::set<int>>;
 constexpr size_t kMaxSignatures = 64;
+// Executions measured before a model may run inline: the first runs after loading are not typical.
+constexpr int kInlineMinSamples = 8;
+
+size_t InputBytes(const std::vector<InferenceInput>& inputs) {
+  size_t bytes = 0;
+  for (const InferenceInput& input : inputs) bytes += input.tensor.byte_size();
+  return bytes;
+}
 
 }  // namespace
 
 struct Scheduler::State {
   State(std::vector<std::unique_ptr<ModelInstance>> instances_in, SchedulerOptions options_in)
-      : instances(std::move(instances_in)), options(std::move(options_in)), queue(options.max_queue_size),
-        batching(options.batching.max_batch_size > 0), compiled(instances.size()) {
+      : instances(std::move(instances_in)), options(std::move(options_in)), slots(instances.size()),
+        queue(options.max_queue_size), batching(options.batching.max_batch_size > 0), compiled(instances.size()),
+        may_inline(!batching && options.inline_max_compute.count() > 0),
+        inline_max_compute_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(options.inline_max_compute).count()) {
     policy.max_batch_size = std::max(1, options.batching.max_batch_size);
     policy.preferred_batch_sizes = options.batching.preferred_batch_sizes;
     std::sort(policy.preferred_batch_sizes.begin(), policy.preferred_batch_sizes.end());
@@ -230,7 +260,12 @@ struct Scheduler::State {
   }
 
   absl::Status WarmBatchSizes(size_t index);
-  bool TakeWork(Work& work);
+  bool TakeWork(size_t index, Work& work);
+  void Sleep(size_t index, std::unique_lock<std::mutex>& lock, std::optional<Clock::time_point> until);
+  std::optional<size_t> PopIdle();
+  bool MayRunInline(size_t input_bytes) const;
+  void RunInline(size_t index, PendingRequest pending);
+  void RecordCompute(Clock::duration compute, size_t input_bytes);
   void DropUnrunnableFront(Clock::time_point now, Work& work);
   void GatherCandidate(Work& work);
   void TakeCandidate(size_t count, Clock::time_point now, Work& work);
@@ -243,14 +278,22 @@ struct Scheduler::State {
   const std::vector<std::unique_ptr<ModelInstance>> instances;
   const SchedulerOptions options;
 
+  // One per worker (and instance); all fields but cv guarded by mu.
+  struct WorkerSlot {
+    std::condition_variable cv;  // the queue changed, the instance was released, or shutting down
+    bool sleeping = false;       // waiting on cv
+    bool idle = false;           // listed in `idle`: may be woken for work or claimed
+    bool claimed = false;        // an inline runner holds the instance
+  };
+
   mutable std::mutex mu;
-  std::condition_variable work_cv;   // workers: the queue changed, or shutting down
+  std::vector<WorkerSlot> slots;
+  std::vector<size_t> idle;          // guarded by mu: sleeping, unclaimed workers, most recent last
   std::condition_variable timer_cv;  // timer: an earlier deadline arrived, or stop
   RequestQueue queue;                // guarded by mu
   bool accepting = true;             // guarded by mu
   bool timer_stop = false;           // guarded by mu
-  size_t idle_workers = 0;           // guarded by mu: workers waiting on work_cv
-  size_t busy = 0;                   // guarded by mu
+  size_t busy = 0;                   // guarded by mu: instances running a request (workers or inline)
   // When the timer will look at the queue next: max() while it sleeps without a deadline, min() while
   // it is awake (it re-reads the queue before sleeping, so it needs no wake-up). Guarded by mu.
   Clock::time_point timer_wake = Clock::time_point::min();
@@ -267,8 +310,16 @@ struct Scheduler::State {
   BatchPolicy policy;
   size_t scan_limit = 64;
   std::vector<engine::TensorInfo> output_infos;  // the instances' outputs, then the derived ones
-  // compiled[i] belongs to instance i: written by Create before the workers start, then only by worker i.
+  // compiled[i] belongs to instance i: written by Create before the workers start, then only by whoever
+  // runs instance i (its worker, or an inline runner holding the claim).
   std::vector<CompiledSizes> compiled;
+  // Inline execution: off when batching or when options.inline_max_compute is zero.
+  const bool may_inline;
+  const int64_t inline_max_compute_ns;
+  // Moving averages over executions (weight 1/8 for the newest) of compute time and input bytes.
+  std::atomic<int64_t> mean_compute_ns{0};
+  std::atomic<int64_t> mean_input_bytes{0};
+  std::atomic<int> compute_samples{0};  // counts up to kInlineMinSamples
 
   std::vector<std::thread> workers;
   std::thread timer;
@@ -390,7 +441,7 @@ void Scheduler::State::TakeCandidate(size_t count, Clock::time_point now, Work& 
 
 // Blocks until there is work or the scheduler has stopped and drained (returns false). Returns with
 // requests to run in one engine call, or only with dropped requests to complete.
-bool Scheduler::State::TakeWork(Work& work) {
+bool Scheduler::State::TakeWork(size_t index, Work& work) {
   std::unique_lock lock(mu);
   if (work.holds_instance) {
     --busy;
@@ -402,9 +453,7 @@ bool Scheduler::State::TakeWork(Work& work) {
     if (queue.empty()) {
       if (!work.dropped.empty()) break;  // complete them before sleeping
       if (!accepting) return false;
-      ++idle_workers;
-      work_cv.wait(lock);
-      --idle_workers;
+      Sleep(index, lock, std::nullopt);
       now = Clock::now();
       continue;
     }
@@ -420,9 +469,7 @@ bool Scheduler::State::TakeWork(Work& work) {
       continue;  // all of them were dropped: look again
     }
     if (!work.dropped.empty()) break;
-    ++idle_workers;
-    work_cv.wait_until(lock, decision.wait_until);
-    --idle_workers;
+    Sleep(index, lock, decision.wait_until);
     now = Clock::now();
   }
   work.picked = now;
@@ -432,8 +479,101 @@ bool Scheduler::State::TakeWork(Work& work) {
   }
   // One arrival wakes one worker, which may have left requests behind (a full batch, other shapes):
   // hand them to the next idle worker.
-  if (!queue.empty() && idle_workers > 0) work_cv.notify_one();
+  if (!queue.empty()) {
+    if (std::optional<size_t> next = PopIdle()) slots[*next].cv.notify_one();
+  }
   return true;
+}
+
+// Sleeps listed as idle until woken, or until `until`; returns only while no inline runner holds the
+// instance.
+void Scheduler::State::Sleep(size_t index, std::unique_lock<std::mutex>& lock,
+                             std::optional<Clock::time_point> until) {
+  WorkerSlot& slot = slots[index];
+  slot.sleeping = true;
+  slot.idle = true;
+  idle.push_back(index);
+  if (until) {
+    slot.cv.wait_until(lock, *until);
+  } else {
+    slot.cv.wait(lock);
+  }
+  while (slot.claimed) slot.cv.wait(lock);
+  slot.sleeping = false;
+  if (slot.idle) {  // woken by its time, spuriously, or by shutdown rather than by PopIdle
+    slot.idle = false;
+    idle.erase(std::find(idle.begin(), idle.end(), index));
+  }
+}
+
+// Takes the most recently idled worker off the idle list (the caller wakes or claims it). Needs mu.
+std::optional<size_t> Scheduler::State::PopIdle() {
+  if (idle.empty()) return std::nullopt;
+  const size_t index = idle.back();
+  idle.pop_back();
+  slots[index].idle = false;
+  return index;
+}
+
+bool Scheduler::State::MayRunInline(size_t input_bytes) const {
+  if (!may_inline || compute_samples.load(std::memory_order_relaxed) < kInlineMinSamples) return false;
+  if (mean_compute_ns.load(std::memory_order_relaxed) > inline_max_compute_ns) return false;
+  // A request much larger than the recent ones would take longer than they did: it goes to a worker.
+  return static_cast<int64_t>(input_bytes) <= 2 * mean_input_bytes.load(std::memory_order_relaxed) + 4096;
+}
+
+void Scheduler::State::RecordCompute(Clock::duration compute, size_t input_bytes) {
+  const int64_t ns = Nanos(compute);
+  const int64_t bytes = static_cast<int64_t>(input_bytes);
+  if (compute_samples.load(std::memory_order_relaxed) < kInlineMinSamples) {
+    // Until enough samples: the largest seen, so that a slow first run is not averaged away early.
+    mean_compute_ns.store(std::max(mean_compute_ns.load(std::memory_order_relaxed), ns), std::memory_order_relaxed);
+    mean_input_bytes.store(std::max(mean_input_bytes.load(std::memory_order_relaxed), bytes),
+                           std::memory_order_relaxed);
+    compute_samples.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const int64_t mean = mean_compute_ns.load(std::memory_order_relaxed);
+  mean_compute_ns.store(mean + (ns - mean) / 8, std::memory_order_relaxed);
+  const int64_t mean_bytes = mean_input_bytes.load(std::memory_order_relaxed);
+  mean_input_bytes.store(mean_bytes + (bytes - mean_bytes) / 8, std::memory_order_relaxed);
+}
+
+// Runs one request on instance `index`, which Submit claimed for this thread, then releases it.
+void Scheduler::State::RunInline(size_t index, PendingRequest pending) {
+  Work work;
+  work.picked = Clock::now();
+  const InferenceRequest& request = pending.request;
+  if (request.cancelled && request.cancelled->cancelled()) {
+    absl::Status status = Cancelled(pending);
+    Fail(pending, std::move(status), work.picked);
+  } else if (request.deadline && *request.deadline <= work.picked) {
+    absl::Status status = TimedOut(pending, work.picked);
+    Fail(pending, std::move(status), work.picked);
+  } else {
+    work.run.push_back(std::move(pending));
+    Execute(index, *instances[index], work);
+  }
+  // Released before the response is encoded and written, so that a request arriving meanwhile on
+  // another thread finds the instance free.
+  std::optional<size_t> wake;
+  {
+    std::lock_guard lock(mu);
+    WorkerSlot& slot = slots[index];
+    slot.claimed = false;
+    --busy;
+    if (slot.sleeping) {  // always, unless it is still on its way into Sleep
+      slot.idle = true;
+      idle.push_back(index);
+    }
+    if (!accepting) {
+      wake = index;  // it must see the shutdown
+    } else if (!queue.empty()) {
+      wake = PopIdle();
+    }
+  }
+  if (wake) slots[*wake].cv.notify_one();
+  CompleteFinished(work);
 }
 
 // Fills work.engine_inputs with the requests' inputs concatenated along the first dimension, padded
@@ -500,6 +640,8 @@ void Scheduler::State::Execute(size_t index, ModelInstance& instance, Work& work
   if (status.ok() && sizes) sizes->insert(engine_rows);
   if (status.ok() && !as_sent) status = CheckBatchOutputs(instance.outputs(), outputs, engine_rows, model);
 
+  if (may_inline && status.ok()) RecordCompute(t2 - t0, InputBytes(run.front().request.inputs));
+
   int64_t row = 0;
   for (size_t j = 0; j < run.size(); ++j) {
     PendingRequest& pending = run[j];
@@ -526,18 +668,20 @@ void Scheduler::State::Execute(size_t index, ModelInstance& instance, Work& work
     timings.compute_output_ns = Nanos(Clock::now() - t2);
     timings.batch_size = rows;
     timings.counts_execution = j == 0;  // one engine call, counted once
-    Complete(pending, std::move(result));
+    work.finished.emplace_back(std::move(pending), std::move(result));
   }
 }
+
 
 void Scheduler::State::WorkerLoop(size_t index) {
   ModelInstance& instance = *instances[index];
   Work work;
-  while (TakeWork(work)) {
+  while (TakeWork(index, work)) {
     for (auto& [pending, status] : work.dropped) Fail(pending, std::move(status), work.picked);
     work.dropped.clear();
     if (!work.run.empty()) Execute(index, instance, work);
     work.run.clear();
+    CompleteFinished(work);
   }
 }
 
@@ -572,7 +716,8 @@ void Scheduler::State::Shutdown(bool drain) {
     accepting = false;
     if (!drain) queue.TakeAll(failed);
   }
-  work_cv.notify_all();  // idle workers exit; a worker waiting for batch partners dispatches now
+  // Idle workers exit; a worker waiting for batch partners dispatches now.
+  for (WorkerSlot& slot : slots) slot.cv.notify_all();
   const Clock::time_point now = Clock::now();
   for (PendingRequest& pending : failed) Fail(pending, NotRun(pending), now);
 
@@ -644,8 +789,10 @@ absl::Status Scheduler::Submit(InferenceRequest request, InferenceCallback done)
   }
   const std::optional<Clock::time_point> deadline = request.deadline;
   BatchKey key = s.batching ? MakeBatchKey(request.inputs) : BatchKey{};
+  const bool may_inline = s.may_inline && s.MayRunInline(InputBytes(request.inputs));
   enum class Rejection { kNone, kShuttingDown, kFull } rejection = Rejection::kNone;
-  bool wake_worker = false;
+  std::optional<size_t> wake_worker;
+  std::optional<size_t> run_inline;
   bool wake_timer = false;
   {
     std::lock_guard lock(s.mu);
@@ -653,11 +800,14 @@ absl::Status Scheduler::Submit(InferenceRequest request, InferenceCallback done)
       rejection = Rejection::kShuttingDown;
     } else if (s.queue.full()) {
       rejection = Rejection::kFull;
+    } else if (may_inline && s.queue.empty() && (run_inline = s.PopIdle())) {
+      s.slots[*run_inline].claimed = true;
+      ++s.busy;
     } else {
       s.queue.Push({std::move(request), std::move(done), now, std::move(key)});
       if (s.may_delay) s.RecordArrival(now);
-      wake_worker = s.idle_workers > 0;
-      wake_timer = deadline && *deadline < s.timer_wake && (s.may_delay || s.queue.size() > s.idle_workers);
+      wake_worker = s.PopIdle();
+      wake_timer = deadline && *deadline < s.timer_wake && (s.may_delay || s.queue.size() > s.idle.size());
     }
   }
   switch (rejection) {
@@ -669,7 +819,11 @@ absl::Status Scheduler::Submit(InferenceRequest request, InferenceCallback done)
     case Rejection::kNone:
       break;
   }
-  if (wake_worker) s.work_cv.notify_one();
+  if (run_inline) {
+    s.RunInline(*run_inline, {std::move(request), std::move(done), now, std::move(key)});
+    return absl::OkStatus();
+  }
+  if (wake_worker) s.slots[*wake_worker].cv.notify_one();
   if (wake_timer) s.timer_cv.notify_one();
   return absl::OkStatus();
 }

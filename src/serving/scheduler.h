@@ -17,6 +17,13 @@
 //    own rows of every output back. The engine call may be padded with zero rows up to a batch size whose
 //    plan is compiled (EngineBatchRows); padding rows are never returned. An engine error fails every
 //    request of the call with that error.
+//  - Inline execution (options.inline_max_compute > 0, no batching): when nothing is queued, an instance
+//    is idle and the model's recent mean compute time is at most inline_max_compute (and the request is
+//    not much larger than recent ones), Submit runs the request itself on that instance, on the calling
+//    thread, and `done` is called before Submit returns. For a model that computes in microseconds the
+//    two thread hand-offs (to a worker and back) cost more than the model; the HTTP I/O thread that
+//    decoded the request runs it and writes the response without waking anyone. An instance still runs
+//    one request at a time.
 //  - Shutdown(drain=true) stops accepting, runs everything already queued (without waiting for batch
 //    partners), then joins the workers; drain=false fails queued requests with Unavailable. The
 //    destructor drains.
@@ -60,6 +67,9 @@ struct SchedulerOptions {
   std::chrono::microseconds default_timeout{0};
   BatchingOptions batching;
   std::shared_ptr<const DerivedOutputs> derived_outputs;  // may be null
+  // Requests of a model whose mean compute time (input copy, engine, output split) is at most this run
+  // on the submitting thread when an instance is idle; zero: never. Ignored with dynamic batching.
+  std::chrono::microseconds inline_max_compute{0};
 };
 
 class Scheduler {

@@ -116,6 +116,10 @@ std::string DescribeScheduling(const std::string& model, int64_t version, int in
                     b.warm_row.empty() ? "" : absl::StrJoin(b.warm_batch_sizes, ", "), "]");
   } else {
     absl::StrAppend(&line, "; no dynamic batching");
+    if (options.inline_max_compute.count() > 0) {
+      absl::StrAppend(&line, "; runs on the receiving thread while its mean compute time is at most ",
+                      options.inline_max_compute.count(), " us");
+    }
   }
   absl::StrAppend(&line, "; queue up to ", options.max_queue_size, " requests");
   if (options.derived_outputs) {

@@ -8,6 +8,7 @@ import concurrent.futures
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -528,6 +529,17 @@ class QueueTestCase(unittest.TestCase):
         return requests.post(self.server.url + "/v2/models/slow/infer", json=self.body, headers=headers or {},
                              timeout=REQUEST_TIMEOUT_S)
 
+    def wait_for_queue_depth(self, depth):
+        """Until the server's own gauge shows `depth` requests queued for the slow model (bounded)."""
+        pattern = re.compile(r'^peregrine_queue_depth\{[^}]*model="slow"[^}]*\} (\S+)$', re.M)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            match = pattern.search(requests.get(self.server.url + "/metrics", timeout=REQUEST_TIMEOUT_S).text)
+            if match and float(match.group(1)) >= depth:
+                return
+            self.assertLess(time.monotonic(), deadline, "requests never reached the queue")
+            time.sleep(0.02)
+
     def test_queue_full_is_503_with_retry_after(self):
         with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
             results = list(pool.map(lambda _: self.infer(), range(8)))
@@ -560,7 +572,7 @@ class QueueTestCase(unittest.TestCase):
     def test_sigterm_drains_in_flight_requests(self):
         with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
             futures = [pool.submit(self.infer) for _ in range(3)]
-            time.sleep(0.2)  # one running, two queued
+            self.wait_for_queue_depth(2)  # one running, two queued
             self.server.proc.send_signal(signal.SIGTERM)
             codes = [f.result().status_code for f in futures]
         self.assertEqual(codes, [200, 200, 200])

@@ -48,12 +48,21 @@ class Probe {
     cv_.notify_all();
   }
 
+  // Every Run takes at least this long (models a slow model; never used to synchronize).
+  void SetRunTime(std::chrono::microseconds t) {
+    std::lock_guard lock(mu_);
+    run_time_ = t;
+  }
+
   void Enter(float x) {
     std::unique_lock lock(mu_);
     ran_.push_back(x);
     max_running_ = std::max(max_running_, ++running_);
     cv_.notify_all();
     cv_.wait(lock, [&] { return open_; });
+    const auto run_time = run_time_;
+    lock.unlock();
+    if (run_time.count() > 0) std::this_thread::sleep_for(run_time);
   }
   void Exit() {
     std::lock_guard lock(mu_);
@@ -78,6 +87,7 @@ class Probe {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = true;
+  std::chrono::microseconds run_time_{0};
   std::vector<float> ran_;
   int running_ = 0;
   int max_running_ = 0;
@@ -198,6 +208,8 @@ class SchedulerTest : public ::testing::Test {
     if (created.ok()) scheduler = std::move(*created);
     return scheduler != nullptr;
   }
+
+  void Stress(bool inline_execution);
 
   Probe probe;
   Results results;
@@ -496,13 +508,84 @@ TEST_F(SchedulerTest, DestructorDrains) {
   for (int i = 0; i < 20; ++i) EXPECT_TRUE(results.Get(absl::StrCat("r", i)).status.ok());
 }
 
+// Submits `count` requests one after another from this thread, each after the previous one completed,
+// and says how many completed before their Submit returned, on this thread (ran inline).
+int SubmitOneByOne(Scheduler& scheduler, Results& results, const std::string& prefix, int count,
+                   size_t elements = 1) {
+  int inline_runs = 0;
+  for (int i = 0; i < count; ++i) {
+    const std::string id = absl::StrCat(prefix, i);
+    InferenceRequest request = MakeRequest(id, static_cast<float>(i));
+    request.inputs[0].tensor = Tensor::FromVector<float>({static_cast<int64_t>(elements)},
+                                                         std::vector<float>(elements, static_cast<float>(i)));
+    const std::thread::id caller = std::this_thread::get_id();
+    auto ran_here = std::make_shared<std::atomic<bool>>(false);
+    InferenceCallback collect = results.Callback();
+    EXPECT_TRUE(scheduler
+                    .Submit(std::move(request),
+                            [&, caller, ran_here, collect](InferenceResult&& result) {
+                              ran_here->store(std::this_thread::get_id() == caller);
+                              collect(std::move(result));
+                            })
+                    .ok());
+    // A request that ran here completed before Submit returned (a worker may be that quick too).
+    const bool done_before_return = results.count(id) > 0;
+    if (!results.WaitFor(id)) return -1;
+    EXPECT_TRUE(!ran_here->load() || done_before_return) << id;
+    inline_runs += ran_here->load() ? 1 : 0;
+    InferenceResult r = results.Get(id);
+    EXPECT_TRUE(r.status.ok()) << r.status;
+    if (r.status.ok()) {
+      EXPECT_EQ(Value(r.response.outputs[0]), 2.0f * i) << id;
+    }
+  }
+  return inline_runs;
+}
+
+// A model that computes in microseconds runs on the submitting thread once its compute time is known
+// (after a few runs on the workers); with inline execution off it never does.
+TEST_F(SchedulerTest, FastModelRunsInlineOnTheSubmittingThread) {
+  SchedulerOptions options;
+  options.inline_max_compute = std::chrono::seconds(1);
+  ASSERT_TRUE(Start(1, options));
+  const int inline_runs = SubmitOneByOne(*scheduler, results, "r", 200);
+  // The first runs always go to the worker; after that a request runs inline whenever the worker is
+  // back asleep when it arrives, which is almost always (each request waits for the previous result).
+  EXPECT_GT(inline_runs, 0);
+  EXPECT_LE(inline_runs, 192);
+  EXPECT_EQ(probe.max_running(), 1);
+}
+
+TEST_F(SchedulerTest, InlineExecutionOffNeverRunsOnTheSubmittingThread) {
+  ASSERT_TRUE(Start(1));
+  EXPECT_EQ(SubmitOneByOne(*scheduler, results, "r", 50), 0);
+}
+
+TEST_F(SchedulerTest, SlowModelNeverRunsInline) {
+  SchedulerOptions options;
+  options.inline_max_compute = std::chrono::microseconds(100);
+  ASSERT_TRUE(Start(1, options));
+  probe.SetRunTime(std::chrono::microseconds(500));
+  EXPECT_EQ(SubmitOneByOne(*scheduler, results, "r", 30), 0);
+}
+
+TEST_F(SchedulerTest, RequestMuchLargerThanRecentOnesIsNotRunInline) {
+  SchedulerOptions options;
+  options.inline_max_compute = std::chrono::seconds(1);
+  ASSERT_TRUE(Start(1, options));
+  ASSERT_GT(SubmitOneByOne(*scheduler, results, "small", 200), 0);
+  EXPECT_EQ(SubmitOneByOne(*scheduler, results, "large", 5, /*elements=*/100'000), 0);
+}
+
 // Many submitters, random deadlines and cancellations, a small queue: every accepted request completes
-// exactly once, no rejected one ever completes, and nothing cancelled before submission runs.
-TEST_F(SchedulerTest, StressEveryAcceptedRequestCompletesExactlyOnce) {
+// exactly once, no rejected one ever completes, nothing cancelled before submission runs, and no
+// instance ever runs two requests at once - with inline execution on, too.
+void SchedulerTest::Stress(bool inline_execution) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 500;
   SchedulerOptions options;
   options.max_queue_size = 32;
+  if (inline_execution) options.inline_max_compute = std::chrono::seconds(1);
   ASSERT_TRUE(Start(3, options));
 
   std::vector<std::vector<std::string>> accepted(kThreads), rejected(kThreads);
@@ -581,7 +664,12 @@ TEST_F(SchedulerTest, StressEveryAcceptedRequestCompletesExactlyOnce) {
   RecordProperty("deadline_exceeded", outcomes[absl::StatusCode::kDeadlineExceeded]);
   RecordProperty("cancelled", outcomes[absl::StatusCode::kCancelled]);
   EXPECT_GT(accepted_total, 0u);
+  EXPECT_LE(probe.max_running(), 3) << "an instance ran two requests at once";
 }
+
+TEST_F(SchedulerTest, StressEveryAcceptedRequestCompletesExactlyOnce) { Stress(/*inline_execution=*/false); }
+
+TEST_F(SchedulerTest, StressWithInlineExecution) { Stress(/*inline_execution=*/true); }
 
 // The real engine behind the scheduler gives exactly what a direct Session::Run gives.
 TEST_F(SchedulerTest, SessionInstanceMatchesDirectRun) {
