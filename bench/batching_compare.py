@@ -3,12 +3,15 @@ server on onnxruntime-node as the peer, for the voice-verification models at con
 writes the `batching_compare` section of docs/benchmarks.md.
 
     /usr/bin/python3 bench/batching_compare.py [--rounds 3] [--seconds 6] [--bin PATH] [--only small] [--no-docs]
+    /usr/bin/python3 bench/batching_compare.py --quick --no-docs   # smoke run: 1 round, short windows, small model
 
 Every server runs for the whole of one model's measurements, each on its own port; the load generator is
-wrk (one thread, keep-alive connections, a Lua script that POSTs the same KServe V2 JSON body: one
-[1, 1, 40, 241] MFCC-like row). Each round visits every (server, concurrency) cell once, in a fresh shuffled
-order: 2 s of warm-up load, then the measured run. Figures are medians over rounds; failed requests
-(non-2xx, socket errors, timeouts) are summed over all rounds and must be zero.
+`peregrine bench` in closed loop (one I/O thread, N keep-alive connections each with one request outstanding,
+`--request-file` with the same KServe V2 JSON body: one [1, 1, 40, 241] MFCC-like row). Each round visits
+every (server, concurrency) cell once, in a fresh shuffled order: warm-up load, then three measurement
+windows of a third of the measured time each (fixed: every cell takes the same time, whether or not its
+windows agree). Latency is from send to complete response. Figures are medians over rounds; failed
+requests (non-2xx, timeouts, connection errors, warm-up included) are summed over all rounds and must be zero.
 
 Peregrine configurations are the model's own config.pbtxt (examples/models/...: dynamic batching on,
 one instance whose intra-op threads are cores / instances) and variants of it written to a temporary
@@ -40,12 +43,8 @@ REFERENCE = os.path.join(ROOT, "examples", "voice-verification", "reference")
 CONCURRENCY = (1, 4, 16, 64)
 START_TIMEOUT_S = 300
 
-LUA = """wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = assert(io.open("{body}", "rb"))
-wrk.body = f:read("*a")
-f:close()
-"""
+WINDOWS = 3  # measurement windows per cell, all of them used
+REQUEST_TIMEOUT_S = 60
 
 
 def log_tail(path):
@@ -139,33 +138,34 @@ def write_body(tmp, model, variant):
     body_path = os.path.join(tmp, f"{model}.json")
     with open(body_path, "w") as f:
         json.dump(body, f)
-    script = os.path.join(tmp, f"{model}.lua")
-    with open(script, "w") as f:
-        f.write(LUA.format(body=body_path))
-    return script, os.path.getsize(body_path)
+    return body_path, os.path.getsize(body_path)
 
 
-def to_ms(text):
-    value, unit = re.fullmatch(r"([0-9.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-
-
-def wrk(url, model, script, concurrency, seconds):
-    out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "60s", "--latency",
-                          "-s", script, f"{url}/v2/models/{model}/infer"],
-                         capture_output=True, text=True, timeout=seconds + 120)
-    text = out.stdout
-    if out.returncode != 0 or "Requests/sec" not in text:
-        raise SystemExit(f"wrk failed:\n{text}\n{out.stderr}")
-    percentiles = {int(p): to_ms(v) for p, v in re.findall(r"^\s+(\d+)%\s+([0-9.]+(?:us|ms|s))\s*$", text, re.M)}
-    if 50 not in percentiles or 99 not in percentiles:
-        raise SystemExit(f"no latency percentiles from wrk (no request completed?):\n{text}\n{out.stderr}")
-    failed = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", text))
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    failed += int(non2xx.group(1)) if non2xx else 0
-    return {"rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", text).group(1)), "p50": percentiles[50],
-            "p99": percentiles[99], "failed": failed,
-            "requests": int(re.search(r"(\d+) requests in", text).group(1))}
+def load(args, server, model, body_path, concurrency, timing, out_json):
+    """One cell: `peregrine bench` at one concurrency, fixed warm-up and windows. Returns its figures; the
+    failures counted are those of the whole invocation (warm-up and the drain at the end included)."""
+    warmup_ms, window_ms = timing
+    argv = [args.bin, "bench", server.url, "--model", model, "--concurrency", str(concurrency),
+            "--request-file", body_path, "--warmup", f"{warmup_ms}ms", "--window", f"{window_ms}ms",
+            "--max-windows", str(WINDOWS), "--stable-windows", str(WINDOWS), "--timeout", f"{REQUEST_TIMEOUT_S}s",
+            "--quiet", "--json", out_json]
+    if server.kind != "peregrine":
+        argv.append("--no-server-stats")  # the peer has no statistics endpoint
+    limit_s = (warmup_ms + WINDOWS * window_ms) / 1000 + REQUEST_TIMEOUT_S + 60
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=limit_s)
+    if out.returncode != 0 or not os.path.exists(out_json):
+        raise SystemExit(f"peregrine bench failed (exit code {out.returncode}):\n{out.stdout}\n{out.stderr}")
+    with open(out_json) as f:
+        result = json.load(f)
+    os.remove(out_json)
+    level, totals = result["levels"][0], result["totals"]
+    if level["requests"]["success"] == 0:
+        raise SystemExit(f"no request succeeded against {server.label} at c={concurrency}:\n{out.stdout}")
+    return {"rps": level["throughput"], "p50": level["latency_us"]["p50"] / 1e3,
+            "p99": level["latency_us"]["p99"] / 1e3, "stable": level["stable"],
+            "failed": totals["requests"]["errors"], "errors": totals["errors"],
+            "requests": totals["requests"]["success"] + totals["requests"]["errors"],
+            "successes": totals["requests"]["success"], "server": level["server"]}
 
 
 def cpu_seconds(pid):
@@ -194,8 +194,11 @@ def engine_calls(server, model):
     return s["inference_count"], s["execution_count"]
 
 
-def measure_model(args, tmp, model, variant, seconds):
-    script, body_bytes = write_body(tmp, model, variant)
+def measure_model(args, tmp, model, variant, timing):
+    tmp = os.path.join(tmp, variant)  # its own repositories and port files
+    os.makedirs(tmp)
+    body_path, body_bytes = write_body(tmp, model, variant)
+    out_json = os.path.join(tmp, "bench.json")
     servers = [peregrine_server(args, tmp, model, "Peregrine batching off", False, 1),
                peregrine_server(args, tmp, model, "Peregrine batching on", True, 1)]
     if variant == "small":
@@ -210,74 +213,103 @@ def measure_model(args, tmp, model, variant, seconds):
         for r in range(args.rounds):
             random.Random(r).shuffle(cells)
             for s, c in cells:
-                wrk(s.url, model, script, c, 2)  # warm-up: JIT, plans, batch sizes
+                # Engine calls and CPU over the whole invocation: its warm-up runs at the same concurrency.
                 before = engine_calls(s, model) if s.kind == "peregrine" else None
                 cpu_before = cpu_seconds(s.proc.pid)
-                res = wrk(s.url, model, script, c, seconds)
-                res["cpu_ms"] = (cpu_seconds(s.proc.pid) - cpu_before) * 1000 / max(1, res["requests"])
+                res = load(args, s, model, body_path, c, timing, out_json)
+                res["cpu_ms"] = (cpu_seconds(s.proc.pid) - cpu_before) * 1000 / max(1, res["successes"])
                 if before:
                     after = engine_calls(s, model)
                     res["rows_per_call"] = (after[0] - before[0]) / max(1, after[1] - before[1])
                 results.setdefault((s.label, c), []).append(res)
+                rows = f", {res['rows_per_call']:.2f} rows/call" if before else ""
                 print(f"{model} round {r + 1}/{args.rounds} {s.label} c={c}: {res['rps']:.0f} inf/s, "
-                      f"p50 {res['p50']:.2f} ms, p99 {res['p99']:.2f} ms, server CPU {res['cpu_ms']:.3f} ms/inference, "
-                      f"failed {res['failed']}", file=sys.stderr)
+                      f"p50 {res['p50']:.2f} ms, p99 {res['p99']:.2f} ms{rows}, server CPU {res['cpu_ms']:.3f} "
+                      f"ms/inference, failed {res['failed']}{'' if res['stable'] else ', windows disagree'}",
+                      file=sys.stderr)
     finally:
         for s in servers:
             s.stop()
     summary = {}
     for (label, c), runs in results.items():
-        summary[(label, c)] = {
+        summary[f"{label}|{c}"] = {
             "rps": statistics.median(x["rps"] for x in runs), "p50": statistics.median(x["p50"] for x in runs),
             "p99": statistics.median(x["p99"] for x in runs), "failed": sum(x["failed"] for x in runs),
             "cpu_ms": statistics.median(x["cpu_ms"] for x in runs),
-            "requests": sum(x["requests"] for x in runs),
+            "requests": sum(x["requests"] for x in runs), "unstable": sum(not x["stable"] for x in runs),
             "rows_per_call": (statistics.median(x["rows_per_call"] for x in runs)
-                              if "rows_per_call" in runs[0] else None)}
-    return {"model": model, "variant": variant, "body_bytes": body_bytes, "seconds": seconds,
-            "labels": [s.label for s in servers], "settings": {s.label: s.setting for s in servers}, "cells": summary}
+                              if "rows_per_call" in runs[0] else None),
+            "runs": runs}
+    return {"model": model, "variant": variant, "body_bytes": body_bytes, "warmup_ms": timing[0],
+            "window_ms": timing[1], "windows": WINDOWS, "rounds": args.rounds,
+            "threads": len(os.sched_getaffinity(0)), "labels": [s.label for s in servers],
+            "settings": {s.label: s.setting for s in servers}, "kinds": {s.label: s.kind for s in servers},
+            "cells": summary}
 
 
 def cell(m, label, c):
-    return m["cells"][(label, c)]
+    return m["cells"][f"{label}|{c}"]
 
 
 def peak(m, label):
     return max(cell(m, label, c)["rps"] for c in CONCURRENCY)
 
 
-def best_peer(m):
-    return max((label for label in m["labels"] if label.startswith("ORT")), key=lambda label: peak(m, label))
+def peak_at(m, label):
+    return max(CONCURRENCY, key=lambda c: cell(m, label, c)["rps"])
 
 
-def markdown(args, measured, started, load_before, load_after):
+def best(m, kind):
+    return max((label for label in m["labels"] if m["kinds"][label] == kind), key=lambda label: peak(m, label))
+
+
+def ratio_list(m, a, b):
+    return ", ".join(f"c={c} {cell(m, a, c)['rps'] / cell(m, b, c)['rps']:.2f}×" for c in CONCURRENCY if c >= 16)
+
+
+def markdown(run):
     off, on = "Peregrine batching off", "Peregrine batching on"
+    measured = run["measured"]
     lines = ["## Dynamic batching under load: Peregrine vs a Node.js server on onnxruntime-node", "",
-             f"Written by `/usr/bin/python3 bench/batching_compare.py --rounds {args.rounds} --seconds "
-             f"{args.seconds}` on {time.strftime('%Y-%m-%d %H:%M %Z', time.localtime(started))} "
-             f"({(time.time() - started) / 60:.1f} min). Machine: {os.cpu_count()} shared cores; load average "
-             f"{load_before:.1f} at the start, {load_after:.1f} at the end (1-minute). Regenerate it with that "
-             "command; do not edit by hand.", "", "### Targets", ""]
+             f"Written by `{run['command']}` on {run['date']} ({run['minutes']:.1f} min). Machine: {run['cores']} "
+             f"shared cores; load average {run['load_before']:.1f} at the start, {run['load_after']:.1f} at the end "
+             "(1-minute), other work running beside it - read throughput with that in mind; the CPU time per "
+             "inference below is the steadier figure. Regenerate it with that command; do not edit by hand.", "",
+             "Per cell: " + "; ".join(f"{m['model']} {m['warmup_ms'] / 1000:g} s warm-up + {m['windows']} × "
+                                       f"{m['window_ms'] / 1000:g} s measured" for m in measured)
+             + f"; {measured[0]['rounds']} round(s), medians over rounds.", "",
+             "### Targets", ""]
     total_failed = sum(v["failed"] for m in measured for v in m["cells"].values())
     for m in measured:
-        if m["variant"] == "small":
-            ratios = [cell(m, on, c)["rps"] / cell(m, off, c)["rps"] for c in CONCURRENCY if c >= 16]
-            met = all(r >= 1.2 for r in ratios)
-            lines.append(f"- {m['model']}: throughput with batching ≥ 1.2× without at concurrency ≥ 16: "
-                         f"**{'met' if met else 'missed'}** ("
-                         + ", ".join(f"c={c} {r:.2f}×" for c, r in zip([c for c in CONCURRENCY if c >= 16], ratios))
-                         + ").")
+        if m["variant"] != "small":
+            continue
+        met = all(cell(m, on, c)["rps"] >= 1.2 * cell(m, off, c)["rps"] for c in CONCURRENCY if c >= 16)
+        line = (f"- {m['model']}: throughput with batching ≥ 1.2× without at concurrency ≥ 16, with the model's "
+                f"config (one instance, {m['threads']} intra-op threads here): **{'met' if met else 'missed'}** "
+                f"({ratio_list(m, on, off)}).")
+        if f"{on} 2 inst|16" in m["cells"]:
+            line += (f" With two instances × one thread instead: {ratio_list(m, on + ' 2 inst', off + ' 2 inst')} "
+                     "(see the trade-off below).")
+        lines.append(line)
     for m in measured:
-        peer = best_peer(m)
-        ratio = peak(m, on) / peak(m, peer)
-        lines.append(f"- {m['model']}: Peregrine's peak throughput (its config, batching on) ≥ 1.5× the peer's "
-                     f"best: **{'met' if ratio >= 1.5 else 'missed'}** ({peak(m, on):,.0f} vs {peak(m, peer):,.0f} "
-                     f"inferences/s, {ratio:.2f}×; peer best setting: {m['settings'][peer]}).")
+        mine, peer = best(m, "peregrine"), best(m, "peer")
+        ratio = peak(m, mine) / peak(m, peer)
+        lines.append(f"- {m['model']}: Peregrine's peak throughput ≥ 1.5× the peer's, each at its best setting: "
+                     f"**{'met' if ratio >= 1.5 else 'missed'}** ({ratio:.2f}×: Peregrine {peak(m, mine):,.0f} "
+                     f"inferences/s, {m['settings'][mine]}, c={peak_at(m, mine)}; peer {peak(m, peer):,.0f}, "
+                     f"{m['settings'][peer]}, c={peak_at(m, peer)}). The model's own config peaks at "
+                     f"{peak(m, on):,.0f} ({peak(m, on) / peak(m, peer):.2f}× the peer's best).")
     lines.append(f"- Zero failed requests at every level: **{'met' if total_failed == 0 else 'missed'}** "
                  f"({total_failed} failed of {sum(v['requests'] for m in measured for v in m['cells'].values()):,}).")
+    runs = sum(len(v["runs"]) for m in measured for v in m["cells"].values())
+    unstable = sum(v["unstable"] for m in measured for v in m["cells"].values())
+    lines += ["", f"Stability: in {unstable} of {runs} measured cells the windows disagreed by more than 10% "
+              "(throughput or p50), as `peregrine bench` judges it; every cell's figures pool all its windows."]
     for m in measured:
-        peer = best_peer(m)
+        peer = best(m, "peer")
         lines += ["", f"### {m['model']} (one {m['body_bytes']:,}-byte JSON request = one row)", "",
+                  "Peregrine with the model's config (one instance), its `dynamic_batching` block removed (off) and "
+                  f"as written (on); the peer at its best setting ({m['settings'][peer]}).", "",
                   "| concurrency | batching off inf/s | p50 ms | p99 ms | batching on inf/s | p50 ms | p99 ms | "
                   "rows per engine call | on ÷ off | peer inf/s | p50 ms | p99 ms | on ÷ peer |",
                   "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -286,21 +318,25 @@ def markdown(args, measured, started, load_before, load_after):
             lines.append(f"| {c} | {a['rps']:,.0f} | {a['p50']:.2f} | {a['p99']:.2f} | {b['rps']:,.0f} | "
                          f"{b['p50']:.2f} | {b['p99']:.2f} | {b['rows_per_call']:.2f} | {b['rps'] / a['rps']:.2f}× | "
                          f"{p['rps']:,.0f} | {p['p50']:.2f} | {p['p99']:.2f} | {b['rps'] / p['rps']:.2f}× |")
-        lines += ["", f"Peer: {m['settings'][peer]} (its best). Inferences/s of every setting, and the server's CPU "
-                  "time per inference (user + system, all its threads and processes) at concurrency 16 - a figure "
-                  "that other load on the machine disturbs much less than throughput:", "",
+        lines += ["", "Every setting: inferences/s, and the server's CPU time per inference (user + system, all its "
+                  "threads and processes; median over concurrency levels and rounds), which other load on the machine "
+                  "disturbs much less than throughput:", "",
                   "| server | setting | " + " | ".join(f"c={c}" for c in CONCURRENCY)
+                  + " | rows per engine call, c=" + "/".join(str(c) for c in CONCURRENCY)
                   + " | CPU ms/inference | failed |",
-                  "|---|---|" + "---:|" * (len(CONCURRENCY) + 2)]
+                  "|---|---|" + "---:|" * (len(CONCURRENCY) + 3)]
         for label in m["labels"]:
+            cpu = statistics.median(cell(m, label, c)["cpu_ms"] for c in CONCURRENCY)
+            rows = ("-" if m["kinds"][label] != "peregrine"
+                    else " / ".join(f"{cell(m, label, c)['rows_per_call']:.2f}" for c in CONCURRENCY))
             lines.append(f"| {label} | {m['settings'][label]} | "
                          + " | ".join(f"{cell(m, label, c)['rps']:,.0f}" for c in CONCURRENCY)
-                         + f" | {cell(m, label, 16)['cpu_ms']:.3f}"
-                         + f" | {sum(cell(m, label, c)['failed'] for c in CONCURRENCY)} |")
-    lines += ["", "Method: " + __doc__.split("\n\n", 2)[2].replace("\n", " ").strip(),
+                         + f" | {rows} | {cpu:.3f} | {sum(cell(m, label, c)['failed'] for c in CONCURRENCY)} |")
+    lines += ["", "Method: " + " ".join(__doc__.split("\n\n", 2)[2].split()),
               "`rows per engine call` comes from the server's statistics (inferences ÷ executions during the "
-              "measured run). Peregrine's threads per instance are derived (cores ÷ instances); the 2-instance rows "
-              "are the \"two instances × one thread\" side of the trade-off described in docs/serving.md."]
+              "cell, its warm-up at the same concurrency included). Peregrine's threads per instance are derived (cores ÷ instances), so on this machine "
+              "\"1 inst\" is one instance × 2 threads and \"2 inst\" two instances × 1 thread: the trade-off "
+              "described in docs/model_config.md (Instances and threads)."]
     return "\n".join(lines)
 
 
@@ -310,26 +346,51 @@ def main():
     ap.add_argument("--seconds", type=int, default=6, help="measured seconds per cell (x2 for the full model)")
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "release", "src", "cli", "peregrine"))
     ap.add_argument("--only", choices=["small", "full"])
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: one round, 1 s warm-up and 1 s windows, the small model only")
+    ap.add_argument("--results", help="raw results are written here (default bench/.cache/batching_compare.json, "
+                    "batching_compare_quick.json with --quick)")
+    ap.add_argument("--render", action="store_true", help="only rewrite the docs section from --results")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args()
-    if not shutil.which("wrk"):
-        raise SystemExit("needs wrk (Debian package wrk)")
-    if not os.path.isdir(os.path.join(BENCH, "node_modules", "onnxruntime-node")):
-        print("installing onnxruntime-node (npm ci --ignore-scripts) ...", file=sys.stderr)
-        subprocess.run(["npm", "ci", "--ignore-scripts"], cwd=BENCH, check=True)
-    workloads = [("voice-verification-small", "small", args.seconds)]
-    if os.path.exists(os.path.join(MODELS, "voice-verification", "1", "model.onnx")):
-        workloads.append(("voice-verification", "full", args.seconds * 2))
-    if args.only:
-        workloads = [w for w in workloads if w[1] == args.only]
-    started = time.time()
-    load_before = os.getloadavg()[0]
-    tmp = tempfile.mkdtemp(prefix="peregrine_batching_bench_")
-    try:
-        measured = [measure_model(args, tmp, model, variant, seconds) for model, variant, seconds in workloads]
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    md = markdown(args, measured, started, load_before, os.getloadavg()[0])
+    if args.results is None:
+        args.results = os.path.join(BENCH, ".cache", f"batching_compare{'_quick' if args.quick else ''}.json")
+    if args.quick:
+        args.rounds, args.only = 1, "small"
+    if args.render:
+        with open(args.results) as f:
+            run = json.load(f)
+    else:
+        if not os.access(args.bin, os.X_OK):
+            raise SystemExit(f"no peregrine CLI at {args.bin} (build it: cmake --build --preset release)")
+        if not os.path.isdir(os.path.join(BENCH, "node_modules", "onnxruntime-node")):
+            print("installing onnxruntime-node (npm ci --ignore-scripts) ...", file=sys.stderr)
+            subprocess.run(["npm", "ci", "--ignore-scripts"], cwd=BENCH, check=True)
+        # (warm-up ms, window ms) per cell: the full model's windows are twice as long (fewer, slower requests).
+        timing = (1000, 1000) if args.quick else (2000, args.seconds * 1000 // WINDOWS)
+        workloads = [("voice-verification-small", "small", timing)]
+        if os.path.exists(os.path.join(MODELS, "voice-verification", "1", "model.onnx")):
+            workloads.append(("voice-verification", "full", (timing[0], timing[1] * 2)))
+        if args.only:
+            workloads = [w for w in workloads if w[1] == args.only]
+        started = time.time()
+        load_before = os.getloadavg()[0]
+        tmp = tempfile.mkdtemp(prefix="peregrine_batching_bench_")
+        try:
+            measured = [measure_model(args, tmp, model, variant, timing) for model, variant, timing in workloads]
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        command = "/usr/bin/python3 bench/batching_compare.py " + (
+            "--quick" if args.quick else f"--rounds {args.rounds} --seconds {args.seconds}"
+            + (f" --only {args.only}" if args.only else ""))
+        run = {"command": command,
+               "date": time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(started)),
+               "minutes": (time.time() - started) / 60, "cores": len(os.sched_getaffinity(0)), "load_before": load_before,
+               "load_after": os.getloadavg()[0], "measured": measured}
+        os.makedirs(os.path.dirname(args.results), exist_ok=True)
+        with open(args.results, "w") as f:
+            json.dump(run, f, indent=1)
+    md = markdown(run)
     if not args.no_docs:
         docs_section.replace_section("batching_compare", md)
         print("wrote docs/benchmarks.md (batching_compare section)", file=sys.stderr)
