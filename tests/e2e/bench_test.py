@@ -10,91 +10,21 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e_models  # noqa: E402
+from e2e_server import BIN, EXAMPLES, Server  # noqa: E402
 
-BIN = os.environ.get("PEREGRINE_BIN", "peregrine")
-SOURCE_DIR = os.environ.get("PEREGRINE_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-EXAMPLES = os.path.join(SOURCE_DIR, "examples", "models")
-START_TIMEOUT_S = 60
 BENCH_TIMEOUT_S = 300
 # Short levels: these tests check counts and rules, not performance.
 QUICK = ["--warmup", "200ms", "--window", "300ms", "--max-windows", "2", "--stable-windows", "2"]
-
-
-class Server:
-    """A `peregrine serve` process on an ephemeral port of 127.0.0.1."""
-
-    def __init__(self, repository, *args):
-        self.dir = tempfile.mkdtemp(prefix="peregrine_bench_e2e_")
-        port_file = os.path.join(self.dir, "port")
-        self.stderr = open(os.path.join(self.dir, "stderr"), "w")
-        self.proc = subprocess.Popen(
-            [BIN, "serve", "--model-repository", repository, "--http-address", "127.0.0.1", "--http-port", "0",
-             "--port-file", port_file, "--threads-per-instance", "1", *args],
-            stdout=subprocess.DEVNULL, stderr=self.stderr)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while not os.path.exists(port_file):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start:\n" + self.log())
-            time.sleep(0.02)
-        with open(port_file) as f:
-            self.port = int(f.read())
-        self.url = f"http://127.0.0.1:{self.port}"
-        while requests.get(self.url + "/v2/health/ready", timeout=10).status_code != 200:
-            if time.monotonic() > deadline:
-                raise RuntimeError("server not ready:\n" + self.log())
-            time.sleep(0.05)
-
-    def log(self):
-        self.stderr.flush()
-        with open(os.path.join(self.dir, "stderr")) as f:
-            return f.read()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=60)
-        finally:
-            self.stderr.close()
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def wait_idle(self, model, timeout=60):
-        """Waits until no request of `model` is in flight (abandoned ones still run after their client left)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = requests.get(self.url + "/metrics", timeout=10).text
-            busy = [line for line in text.splitlines()
-                    if line.startswith("peregrine_inflight_requests{") and f'model="{model}"' in line
-                    and float(line.rsplit(" ", 1)[1]) != 0]
-            if not busy:
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"requests of {model} still in flight after {timeout} s")
-
-    def requests_by_outcome(self, model):
-        """peregrine_inference_requests_total of `model` (all versions), by outcome."""
-        text = requests.get(self.url + "/metrics", timeout=10).text
-        counts = {}
-        for line in text.splitlines():
-            m = re.match(r'peregrine_inference_requests_total\{(.*)\} (\S+)$', line)
-            if not m:
-                continue
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-            if labels.get("model") == model:
-                counts[labels["outcome"]] = counts.get(labels["outcome"], 0) + int(float(m.group(2)))
-        return counts
 
 
 def delta(after, before):
@@ -137,6 +67,7 @@ class BenchAgainstSimpleTest(unittest.TestCase):
         cls.repo = tempfile.mkdtemp(prefix="peregrine_bench_repo_")
         shutil.copytree(os.path.join(EXAMPLES, "simple"), os.path.join(cls.repo, "simple"))
         cls.server = Server(cls.repo)
+        cls.server.wait_ready()
 
     @classmethod
     def tearDownClass(cls):
@@ -238,6 +169,7 @@ class BenchAgainstSimpleTest(unittest.TestCase):
         repo = tempfile.mkdtemp(prefix="peregrine_bench_gen_")
         shutil.copytree(os.path.join(EXAMPLES, "textgen-lstm"), os.path.join(repo, "textgen-lstm"))
         server = Server(repo)
+        server.wait_ready()
         try:
             probe = requests.post(server.url + "/v2/models/textgen-lstm/generate",
                                   json={"text_input": "the ", "parameters": {"max_tokens": 2}}, timeout=60)
@@ -264,6 +196,7 @@ class BenchAgainstSlowModelTest(unittest.TestCase):
         cls.repo = tempfile.mkdtemp(prefix="peregrine_bench_slow_")
         e2e_models.write_slow(os.path.join(cls.repo, "slow"), max_queue_size=cls.QUEUE)
         cls.server = Server(cls.repo)
+        cls.server.wait_ready()
 
     @classmethod
     def tearDownClass(cls):
@@ -359,6 +292,7 @@ class ReportInChromiumTest(unittest.TestCase):
         repo = tempfile.mkdtemp(prefix="peregrine_bench_report_")
         shutil.copytree(os.path.join(EXAMPLES, "simple"), os.path.join(repo, "simple"))
         server = Server(repo)
+        server.wait_ready()
         try:
             report = os.path.join(repo, "report.html")
             subprocess.run([BIN, "bench", server.url, "-m", "simple", "-c", "1,2,4", *QUICK, "--report", report,

@@ -24,13 +24,15 @@
 #include "serving/derived_outputs.h"
 #include "serving/model_instance.h"
 #include "serving/scheduler.h"
+#include "results.h"
 
 namespace peregrine::serving {
 namespace {
 
 using std::chrono::milliseconds;
+using test_support::kWait;
+using test_support::Results;
 
-constexpr auto kWait = std::chrono::seconds(60);  // upper bound of every wait; never reached when passing
 constexpr float kFailValue = -1000;               // BatchInstance fails a call whose input holds this
 constexpr auto kForever = std::chrono::hours(1);  // a max_queue_delay no test outlives
 
@@ -118,49 +120,6 @@ class BatchInstance final : public ModelInstance {
  private:
   Probe* probe_;
   std::vector<engine::TensorInfo> inputs_, outputs_;
-};
-
-class Results {
- public:
-  InferenceCallback Callback() {
-    return [this](InferenceResult&& result) {
-      {
-        std::lock_guard lock(mu_);
-        by_id_[result.response.id].push_back(std::move(result));
-        ++total_;
-      }
-      cv_.notify_all();
-    };
-  }
-  bool WaitForTotal(size_t n) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, kWait, [&] { return total_ >= n; });
-  }
-  size_t total() const {
-    std::lock_guard lock(mu_);
-    return total_;
-  }
-  size_t count(const std::string& id) const {
-    std::lock_guard lock(mu_);
-    auto it = by_id_.find(id);
-    return it == by_id_.end() ? 0 : it->second.size();
-  }
-  InferenceResult Get(const std::string& id) const {
-    std::lock_guard lock(mu_);
-    auto it = by_id_.find(id);
-    if (it == by_id_.end() || it->second.empty()) return {absl::UnknownError("no result for " + id), {}, {}};
-    return it->second.front();
-  }
-  std::map<std::string, std::vector<InferenceResult>> all() const {
-    std::lock_guard lock(mu_);
-    return by_id_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, std::vector<InferenceResult>> by_id_;
-  size_t total_ = 0;
 };
 
 // x[r][c] = base + r + c / 1000: every row of every request is recognisable.

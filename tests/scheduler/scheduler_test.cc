@@ -22,13 +22,15 @@
 #include "absl/strings/str_cat.h"
 #include "engine/session.h"
 #include "serving/model_instance.h"
+#include "results.h"
 
 namespace peregrine::serving {
 namespace {
 
 using std::chrono::milliseconds;
+using test_support::kWait;
+using test_support::Results;
 
-constexpr auto kWait = std::chrono::seconds(60);  // upper bound of every wait; never reached when passing
 constexpr float kFailValue = -1;                  // FakeInstance returns an engine error for this input
 constexpr float kThrowValue = -2;                 // FakeInstance throws for this input
 
@@ -131,55 +133,6 @@ class FakeInstance final : public ModelInstance {
  private:
   Probe* probe_;
   std::vector<engine::TensorInfo> inputs_, outputs_;
-};
-
-// Collects results by response id (the scheduler echoes the request id, for failures too).
-class Results {
- public:
-  InferenceCallback Callback() {
-    return [this](InferenceResult&& result) {
-      {
-        std::lock_guard lock(mu_);
-        by_id_[result.response.id].push_back(std::move(result));
-        ++total_;
-      }
-      cv_.notify_all();
-    };
-  }
-  bool WaitForTotal(size_t n) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, kWait, [&] { return total_ >= n; });
-  }
-  bool WaitFor(const std::string& id) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, kWait, [&] { return by_id_.count(id) > 0; });
-  }
-  size_t count(const std::string& id) const {
-    std::lock_guard lock(mu_);
-    auto it = by_id_.find(id);
-    return it == by_id_.end() ? 0 : it->second.size();
-  }
-  size_t total() const {
-    std::lock_guard lock(mu_);
-    return total_;
-  }
-  // The one result of `id` (an empty failed result when there is none, so tests fail rather than crash).
-  InferenceResult Get(const std::string& id) const {
-    std::lock_guard lock(mu_);
-    auto it = by_id_.find(id);
-    if (it == by_id_.end() || it->second.empty()) return {absl::UnknownError("no result for " + id), {}, {}};
-    return it->second.front();
-  }
-  std::map<std::string, std::vector<InferenceResult>> all() const {
-    std::lock_guard lock(mu_);
-    return by_id_;
-  }
-
- private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::string, std::vector<InferenceResult>> by_id_;
-  size_t total_ = 0;
 };
 
 InferenceRequest MakeRequest(const std::string& id, float x) {
