@@ -22,9 +22,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 import docs_section
+from serve_process import start_peregrine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_BIN = os.path.join(ROOT, "build", "release", "src", "cli", "peregrine")
@@ -36,25 +36,7 @@ PATH = "/v2/models/simple/infer"
 def start_server(binary, tmp):
     repo = os.path.join(tmp, "repo")
     shutil.copytree(SIMPLE, os.path.join(repo, "simple"))
-    port_file = os.path.join(tmp, "port")
-    proc = subprocess.Popen([binary, "serve", "--model-repository", repo, "--http-address", "127.0.0.1",
-                             "--http-port", "0", "--port-file", port_file, "--threads-per-instance", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not os.path.exists(port_file):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("server did not start")
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{int(open(port_file).read())}"
-    while True:
-        try:
-            if urllib.request.urlopen(url + "/v2/health/ready", timeout=5).status == 200:
-                return proc, url
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit("server not ready")
-        time.sleep(0.1)
+    return start_peregrine(binary, repo, os.path.join(tmp, "port"))
 
 
 def run_measured_wait4(cmd):

@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 import docs_section
+from serve_process import start_peregrine
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.join(ROOT, "build", "release", "src", "cli", "peregrine")
@@ -35,28 +36,9 @@ MODELS = os.path.join(ROOT, "examples", "models")
 
 
 def start_server(tmp, http_threads, inline_max_compute_us=None):
-    port_file = os.path.join(tmp, f"port{inline_max_compute_us}")
     extra = [] if inline_max_compute_us is None else ["--inline-max-compute-us", str(inline_max_compute_us)]
-    proc = subprocess.Popen([BIN, "serve", "--model-repository", MODELS, "--http-address", "127.0.0.1",
-                             "--http-port", "0", "--port-file", port_file, "--http-threads", str(http_threads),
-                             "--threads-per-instance", "1", *extra],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not os.path.exists(port_file):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit("server did not start")
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{int(open(port_file).read())}"
-    import urllib.request
-    while True:
-        try:
-            if urllib.request.urlopen(url + "/v2/health/ready", timeout=5).status == 200:
-                return proc, url
-        except Exception:
-            pass
-        if time.monotonic() > deadline:
-            raise SystemExit("server not ready")
-        time.sleep(0.1)
+    return start_peregrine(BIN, MODELS, os.path.join(tmp, f"port{inline_max_compute_us}"), "--http-threads",
+                           str(http_threads), *extra)
 
 
 def workloads(tmp):
