@@ -4,7 +4,7 @@ BUILD := build/release
 PEREGRINE := $(BUILD)/src/cli/peregrine
 PYTHON := /usr/bin/python3
 
-.PHONY: all build test serve demo models clean
+.PHONY: all build test tsan serve demo models clean
 
 all: build
 
@@ -14,6 +14,15 @@ build:
 
 test: build
 	ctest --preset release -j $(JOBS)
+
+# The concurrency tests (scheduler, dynamic batching, HTTP transport, generation service) under
+# ThreadSanitizer: a second build of everything they link, so not part of `make test`.
+TSAN_TESTS := tests/scheduler/scheduler_test tests/scheduler/batching_test tests/http/http_server_test \
+              tests/generation_service_test
+tsan:
+	cmake --preset tsan >/dev/null
+	cmake --build --preset tsan -j $(JOBS) --target $(notdir $(TSAN_TESTS))
+	set -e; for t in $(TSAN_TESTS); do TSAN_OPTIONS=halt_on_error=1 build/tsan/$$t; done
 
 # Serves the example model repository (KServe V2 / Triton protocol) on port 8000 until Ctrl-C.
 PORT ?= 8000
