@@ -187,13 +187,6 @@ def cpu_seconds(pid):
     return total
 
 
-def engine_calls(server, model):
-    """(inferences, engine executions) so far, from Peregrine's statistics extension."""
-    with urllib.request.urlopen(f"{server.url}/v2/models/{model}/stats", timeout=10) as r:
-        s = json.load(r)["model_stats"][0]
-    return s["inference_count"], s["execution_count"]
-
-
 def measure_model(args, tmp, model, variant, timing):
     tmp = os.path.join(tmp, variant)  # its own repositories and port files
     os.makedirs(tmp)
@@ -213,16 +206,15 @@ def measure_model(args, tmp, model, variant, timing):
         for r in range(args.rounds):
             random.Random(r).shuffle(cells)
             for s, c in cells:
-                # Engine calls and CPU over the whole invocation: its warm-up runs at the same concurrency.
-                before = engine_calls(s, model) if s.kind == "peregrine" else None
+                # CPU over the whole invocation: its warm-up runs at the same concurrency.
                 cpu_before = cpu_seconds(s.proc.pid)
                 res = load(args, s, model, body_path, c, timing, out_json)
                 res["cpu_ms"] = (cpu_seconds(s.proc.pid) - cpu_before) * 1000 / max(1, res["successes"])
-                if before:
-                    after = engine_calls(s, model)
-                    res["rows_per_call"] = (after[0] - before[0]) / max(1, after[1] - before[1])
+                server = res["server"]  # the server's statistics over the measured windows (Peregrine only)
+                if server and server.get("executions"):
+                    res["rows_per_call"] = server["requests"] / server["executions"]
                 results.setdefault((s.label, c), []).append(res)
-                rows = f", {res['rows_per_call']:.2f} rows/call" if before else ""
+                rows = f", {res['rows_per_call']:.2f} rows/call" if "rows_per_call" in res else ""
                 print(f"{model} round {r + 1}/{args.rounds} {s.label} c={c}: {res['rps']:.0f} inf/s, "
                       f"p50 {res['p50']:.2f} ms, p99 {res['p99']:.2f} ms{rows}, server CPU {res['cpu_ms']:.3f} "
                       f"ms/inference, failed {res['failed']}{'' if res['stable'] else ', windows disagree'}",
@@ -333,8 +325,8 @@ def markdown(run):
                          + " | ".join(f"{cell(m, label, c)['rps']:,.0f}" for c in CONCURRENCY)
                          + f" | {rows} | {cpu:.3f} | {sum(cell(m, label, c)['failed'] for c in CONCURRENCY)} |")
     lines += ["", "Method: " + " ".join(__doc__.split("\n\n", 2)[2].split()),
-              "`rows per engine call` comes from the server's statistics (inferences ÷ executions during the "
-              "cell, its warm-up at the same concurrency included). Peregrine's threads per instance are derived (cores ÷ instances), so on this machine "
+              "`rows per engine call` comes from the server's statistics as `peregrine bench` reads them around "
+              "the measured windows (inferences ÷ engine executions). Peregrine's threads per instance are derived (cores ÷ instances), so on this machine "
               "\"1 inst\" is one instance × 2 threads and \"2 inst\" two instances × 1 thread: the trade-off "
               "described in docs/model_config.md (Instances and threads)."]
     return "\n".join(lines)

@@ -89,6 +89,7 @@ void WriteLevel(JsonWriter& w, const LevelResult& l) {
   if (l.server.present) {
     w.StartObject();
     Count(w, "requests", l.server.requests);
+    Count(w, "executions", l.server.executions);
     Number(w, "queue_us", l.server.queue_ns / 1e3);
     Number(w, "compute_input_us", l.server.compute_input_ns / 1e3);
     Number(w, "compute_infer_us", l.server.compute_infer_ns / 1e3);

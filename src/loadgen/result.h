@@ -55,6 +55,7 @@ Percentiles PercentilesOf(const LatencyHistogram& histogram);
 struct ServerSplit {
   bool present = false;
   uint64_t requests = 0;  // successful inferences the server counted
+  uint64_t executions = 0;  // engine calls it made for them (0 when it does not report them)
   double queue_ns = 0;
   double compute_input_ns = 0;
   double compute_infer_ns = 0;

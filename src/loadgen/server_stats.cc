@@ -27,6 +27,8 @@ absl::StatusOr<StatsSnapshot> ParseStatistics(const std::string& json) {
   for (simdjson::dom::element model : models) {
     simdjson::dom::element stats;
     if (model["inference_stats"].get(stats) != simdjson::SUCCESS) continue;
+    uint64_t executions = 0;
+    if (model["execution_count"].get(executions) == simdjson::SUCCESS) snapshot.execution_count += executions;
     snapshot.success_count += ReadNs(stats, "success", "count");
     snapshot.queue_ns += ReadNs(stats, "queue", "ns");
     snapshot.compute_input_ns += ReadNs(stats, "compute_input", "ns");
@@ -48,6 +50,7 @@ ServerSplit Difference(const StatsSnapshot& before, const StatsSnapshot& after) 
   const double n = static_cast<double>(after.success_count - before.success_count);
   split.present = true;
   split.requests = after.success_count - before.success_count;
+  if (after.execution_count > before.execution_count) split.executions = after.execution_count - before.execution_count;
   split.queue_ns = static_cast<double>(after.queue_ns - before.queue_ns) / n;
   split.compute_input_ns = static_cast<double>(after.compute_input_ns - before.compute_input_ns) / n;
   split.compute_infer_ns = static_cast<double>(after.compute_infer_ns - before.compute_infer_ns) / n;

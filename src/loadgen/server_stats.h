@@ -14,6 +14,7 @@ namespace peregrine::loadgen {
 
 struct StatsSnapshot {
   uint64_t success_count = 0;
+  uint64_t execution_count = 0;  // engine calls: fewer than successes when the server batches
   uint64_t queue_ns = 0;
   uint64_t compute_input_ns = 0;
   uint64_t compute_infer_ns = 0;
