@@ -70,6 +70,26 @@ std::string Now() {
   return buffer;
 }
 
+constexpr double kMaxConcurrency = 10'000;  // connections of one closed-loop level
+
+// Mistakes in the command line that need no server, reported before anything is sent. (Listed concurrency
+// levels above the limit are one; an open-ended ramp stops at the limit instead.)
+void CheckFlags(const BenchFlags& f) {
+  if (f.rate.empty()) {
+    const loadgen::LevelList levels =
+        OrFail(loadgen::ParseLevels(f.concurrency.empty() ? "1" : f.concurrency, /*integer_only=*/true));
+    for (double level : levels.values) {
+      if (level > kMaxConcurrency) {
+        throw CommandError{
+            absl::StrFormat("concurrency %g is above the limit of %g connections", level, kMaxConcurrency)};
+      }
+    }
+  }
+  if (OrFail(loadgen::ParseDurationNs(f.window)) <= 0 || OrFail(loadgen::ParseDurationNs(f.timeout)) <= 0) {
+    throw CommandError{"--window and --timeout must be positive"};
+  }
+}
+
 loadgen::BenchOptions MakeOptions(const BenchFlags& f, const loadgen::Endpoint& endpoint,
                                   const loadgen::Workload& workload) {
   loadgen::BenchOptions o;
@@ -91,10 +111,9 @@ loadgen::BenchOptions MakeOptions(const BenchFlags& f, const loadgen::Endpoint& 
   o.warmup = std::chrono::nanoseconds(OrFail(loadgen::ParseDurationNs(f.warmup)));
   o.window = std::chrono::nanoseconds(OrFail(loadgen::ParseDurationNs(f.window)));
   o.timeout = std::chrono::nanoseconds(OrFail(loadgen::ParseDurationNs(f.timeout)));
-  if (o.window.count() <= 0 || o.timeout.count() <= 0) throw CommandError{"--window and --timeout must be positive"};
   o.io_threads = f.io_threads;
   o.max_connections = f.max_connections;
-  if (!o.open_loop) o.max_level = 10'000;  // connections
+  if (!o.open_loop) o.max_level = kMaxConcurrency;
   return o;
 }
 
@@ -128,7 +147,9 @@ std::vector<std::pair<std::string, std::string>> Settings(const BenchFlags& f, c
 void Run(const BenchFlags& flags) {
   BenchFlags f = flags;
   if (!f.concurrency.empty() && !f.rate.empty()) throw CommandError{"give --concurrency or --rate, not both"};
+  CheckFlags(f);
   if (!f.generate_prompt.empty()) f.workload.generate_prompt = f.generate_prompt;
+  f.workload.seed = f.seed;  // random input data, like the Poisson schedule
   const loadgen::Endpoint endpoint = OrFail(loadgen::ParseUrl(f.url));
   const loadgen::Workload workload = OrFail(loadgen::BuildWorkload(endpoint, f.workload));
   loadgen::BenchOptions options = MakeOptions(f, endpoint, workload);

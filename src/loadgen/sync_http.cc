@@ -15,7 +15,10 @@ namespace beast = boost::beast;
 namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 
-std::string Endpoint::HostHeader() const { return port == 80 ? host : absl::StrCat(host, ":", port); }
+std::string Endpoint::HostHeader() const {
+  const std::string name = host.find(':') == std::string::npos ? host : absl::StrCat("[", host, "]");  // IPv6
+  return port == 80 ? name : absl::StrCat(name, ":", port);
+}
 
 absl::StatusOr<Endpoint> ParseUrl(const std::string& url) {
   std::string rest = url;
@@ -29,8 +32,19 @@ absl::StatusOr<Endpoint> ParseUrl(const std::string& url) {
   std::string authority = rest.substr(0, slash);
   if (slash != std::string::npos) endpoint.base_path = rest.substr(slash);
   while (!endpoint.base_path.empty() && endpoint.base_path.back() == '/') endpoint.base_path.pop_back();
+  // An IPv6 literal is bracketed ([::1]:8000); the host is what is inside the brackets.
+  std::string bracketed;
+  if (absl::StartsWith(authority, "[")) {
+    const size_t close = authority.find(']');
+    if (close == std::string::npos) return absl::InvalidArgumentError(absl::StrCat("unclosed '[' in URL '", url, "'"));
+    bracketed = authority.substr(1, close - 1);
+    authority = authority.substr(close + 1);  // "" or ":port"
+    if (!authority.empty() && authority[0] != ':') {
+      return absl::InvalidArgumentError(absl::StrCat("bad host in URL '", url, "'"));
+    }
+  }
   const size_t colon = authority.rfind(':');
-  if (colon != std::string::npos && authority.find(']') == std::string::npos) {
+  if (colon != std::string::npos) {
     uint32_t port = 0;
     if (!absl::SimpleAtoi(authority.substr(colon + 1), &port) || port == 0 || port > 65535) {
       return absl::InvalidArgumentError(absl::StrCat("bad port in URL '", url, "'"));
@@ -38,6 +52,7 @@ absl::StatusOr<Endpoint> ParseUrl(const std::string& url) {
     endpoint.port = static_cast<uint16_t>(port);
     authority = authority.substr(0, colon);
   }
+  if (!bracketed.empty()) authority = bracketed;
   if (authority.empty()) return absl::InvalidArgumentError(absl::StrCat("no host in URL '", url, "'"));
   endpoint.host = authority;
   return endpoint;

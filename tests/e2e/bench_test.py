@@ -152,6 +152,14 @@ class BenchAgainstSimpleTest(unittest.TestCase):
         proc = bench(self.server.url, "-m", "nosuch", *QUICK, expect_rc=1)
         self.assertIn("/v2/models/nosuch", proc.stderr)
 
+    def test_bad_command_lines_fail_before_sending_anything(self):
+        before = self.server.requests_by_outcome("simple")
+        for args, message in ((["-c", "1,20000"], "above the limit"), (["-c", "4", "-r", "10"], "excludes"),
+                              (["-c", "0"], "bad level"), (["--window", "0s"], "positive")):
+            proc = bench(self.server.url, "-m", "simple", *args, expect_rc=2 if message == "excludes" else 1)
+            self.assertIn(message, proc.stderr, args)
+        self.assertEqual(delta(self.server.requests_by_outcome("simple"), before), {})
+
     def test_refused_connections_are_counted(self):
         with socket.socket() as s:  # a port that was free a moment ago
             s.bind(("127.0.0.1", 0))

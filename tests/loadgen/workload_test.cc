@@ -141,6 +141,18 @@ TEST(WorkloadTest, Urls) {
   EXPECT_FALSE(ParseUrl("https://x").ok());
   EXPECT_FALSE(ParseUrl("http://x:99999").ok());
   EXPECT_FALSE(ParseUrl("http://:80").ok());
+  e = ParseUrl("http://[::1]:8001/p");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->host, "::1");  // as the resolver takes it
+  EXPECT_EQ(e->port, 8001);
+  EXPECT_EQ(e->base_path, "/p");
+  EXPECT_EQ(e->HostHeader(), "[::1]:8001");
+  e = ParseUrl("[::1]");
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(e->port, 80);
+  EXPECT_EQ(e->HostHeader(), "[::1]");
+  EXPECT_FALSE(ParseUrl("http://[::1").ok());
+  EXPECT_FALSE(ParseUrl("http://[::1]x").ok());
 }
 
 }  // namespace
