@@ -1,7 +1,8 @@
 """Served text generation: Peregrine vs the seed's Flask + PyTorch services vs Node.js + onnxruntime-node,
-the same request under Apache Bench; writes the `generate_compare` section of docs/benchmarks.md.
+the same request under Apache Bench and `peregrine bench`; writes the `generate_compare` section of
+docs/benchmarks.md.
 
-    /usr/bin/python3 bench/generate_compare.py [--rounds 3] [--seconds 5] [--servers a,b,c,d] [--no-docs]
+    /usr/bin/python3 bench/generate_compare.py [--rounds 3] [--window 2] [--servers a,b,c,d] [--no-docs]
     /usr/bin/python3 bench/generate_compare.py --report-only     # re-render the last run's results
 
 The request: POST /v2/models/textgen-lstm/generate {"text_input": "Movie is great.", "parameters":
@@ -16,11 +17,12 @@ a mismatch is reported loudly and makes the script exit 1 after writing its repo
 
 Each round runs, in a fresh shuffled order: for every server `ab -n 200 -c 1` and `ab -n 200 -c 1 -k`
 (P50/P90 from ab's -e percentile table, microsecond resolution), and for Peregrine and (c)
-`ab -k -c N -t SECONDS` at N = 1, 8, 32 (generated tokens/s = 20 x completed requests / time taken; every
-response must be a 200). Before the rounds, 32 concurrent clients x 4 requests must all get the reference
-text from Peregrine and (c) as well. Figures are medians over rounds. Needs ab (apache2-utils),
-Debian's python3-flask and python3-torch, node with bench/node_modules (`npm ci --ignore-scripts`, run here
-when missing) and, for (d), the release build of the peregrine CLI.
+`peregrine bench URL -m textgen-lstm --generate PROMPT --max-tokens 20 -c N` at N = 1, 8, 32 (closed loop,
+keep-alive; windows of --window seconds until throughput and p50 agree; generated tokens/s = 20 x its
+successful responses per second; every response must be a 200). Before the rounds, 32 concurrent clients x
+4 requests must all get the reference text from Peregrine and (c) as well. Figures are medians over rounds.
+Needs ab (apache2-utils), Debian's python3-flask and python3-torch, node with bench/node_modules (`npm ci
+--ignore-scripts`, run here when missing) and, for (c) and (d), the release build of the peregrine CLI.
 """
 import argparse
 import concurrent.futures
@@ -63,6 +65,7 @@ LETTERS = dict(zip("abcd", SERVERS))
 THROUGHPUT_SERVERS = ("node-ort", "peregrine")
 CONCURRENCY = (1, 8, 32)
 LATENCY_REQUESTS = 200
+BENCH_WARMUP_S, BENCH_STABLE_WINDOWS, BENCH_MAX_WINDOWS = 1, 3, 5  # peregrine bench, per throughput level
 START_TIMEOUT_S = 180
 # Targets of issue 5.
 P90_VS_NODE, P90_VS_FLASK, SCALING_32_VS_1 = 0.5, 0.1, 4.0
@@ -98,7 +101,8 @@ class Server:
         while not os.path.exists(self.port_file):
             self.check_alive(deadline)
             time.sleep(0.1)
-        self.url = f"http://127.0.0.1:{int(open(self.port_file).read())}{PATH}"
+        self.base = f"http://127.0.0.1:{int(open(self.port_file).read())}"
+        self.url = self.base + PATH
         while True:
             try:
                 return generate_once(self.url)
@@ -197,6 +201,29 @@ def run_ab(url, body, tmp, concurrency, keepalive, requests=None, seconds=None):
             "argv": shlex.join({csv_path: "p.csv", body: "body.json"}.get(a, a) for a in argv)}
 
 
+def run_bench(peregrine, base, tmp, concurrency, window):
+    """One `peregrine bench` level (closed loop); returns its figures in run_ab's terms."""
+    json_path = os.path.join(tmp, "bench.json")
+    argv = [peregrine, "bench", base, "-m", MODEL, "--generate", PROMPT, "--max-tokens", str(MAX_TOKENS),
+            "-c", str(concurrency), "--warmup", f"{BENCH_WARMUP_S}s", "--window", f"{window}s",
+            "--stable-windows", str(BENCH_STABLE_WINDOWS), "--max-windows", str(BENCH_MAX_WINDOWS),
+            "--no-server-stats", "-q"]
+    shown = shlex.join(["peregrine"] + argv[1:]).replace(base, "http://127.0.0.1:PORT")
+    argv += ["--json", json_path]
+    limit = BENCH_WARMUP_S + window * BENCH_MAX_WINDOWS + 120
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=limit)
+    if out.returncode != 0:
+        raise RuntimeError(f"{shlex.join(argv)} failed:\n{out.stdout}{out.stderr}")
+    with open(json_path) as f:
+        level = json.load(f)["levels"][0]
+    req, lat = level["requests"], level["latency_us"]
+    non2xx = req["responses"] - req["success"]
+    return {"complete": req["success"], "failed": req["errors"] - non2xx, "non2xx": non2xx, "length_varied": 0,
+            "keepalive": req["success"], "time_s": level["duration_s"], "throughput": level["throughput"],
+            "stable": level["stable"], "p50_ms": lat["p50"] / 1e3, "p90_ms": lat["p90"] / 1e3,
+            "p99_ms": lat["p99"] / 1e3, "argv": shown}
+
+
 def tasks(names):
     """Every measurement of one round: (server, kind, concurrency)."""
     out = [(n, kind, 1) for n in names for kind in ("close", "keepalive")]
@@ -204,8 +231,8 @@ def tasks(names):
     return out
 
 
-def measure(servers, body, tmp, rounds, seconds):
-    """Interleaved rounds; returns {"server/kind/c": [per-round ab figures]}."""
+def measure(servers, body, tmp, rounds, window, peregrine):
+    """Interleaved rounds; returns {"server/kind/c": [per-round figures]} (ab's, or peregrine bench's)."""
     samples = {}
     for r in range(rounds):
         order = tasks(servers)
@@ -213,14 +240,19 @@ def measure(servers, body, tmp, rounds, seconds):
         for i, (name, kind, c) in enumerate(order):
             url = servers[name].url
             if kind == "throughput":
-                res = run_ab(url, body, tmp, c, True, seconds=seconds)
+                res = run_bench(peregrine, servers[name].base, tmp, c, window)
             else:
                 res = run_ab(url, body, tmp, 1, kind == "keepalive", requests=LATENCY_REQUESTS)
             samples.setdefault(f"{name}/{kind}/{c}", []).append(res)
             print(f"round {r + 1}/{rounds} [{i + 1}/{len(order)}] {name} {kind} c{c}: p50 {res['p50_ms']:.2f} ms, "
-                  f"p90 {res['p90_ms']:.2f} ms, {res['complete'] / res['time_s']:.1f} req/s, "
+                  f"p90 {res['p90_ms']:.2f} ms, {req_per_s(res):.1f} req/s, "
                   f"bad {res['failed'] + res['non2xx']}", file=sys.stderr, flush=True)
     return samples
+
+
+def req_per_s(res):
+    """Successful requests per second: peregrine bench's throughput, or ab's completed requests over its time."""
+    return res["throughput"] if "throughput" in res else res["complete"] / res["time_s"]
 
 
 def warm_up(servers, body, tmp):
@@ -228,7 +260,7 @@ def warm_up(servers, body, tmp):
     for name, s in servers.items():
         run_ab(s.url, body, tmp, 1, False, requests=20)
         if name in THROUGHPUT_SERVERS:
-            run_ab(s.url, body, tmp, 32, True, requests=200)
+            run_ab(s.url, body, tmp, CONCURRENCY[-1], True, requests=200)
 
 
 # ---------------------------------------------------------------- report
@@ -241,7 +273,7 @@ def summarize(samples):
     for key, runs in samples.items():
         out[key] = {"p50_ms": med(r["p50_ms"] for r in runs), "p90_ms": med(r["p90_ms"] for r in runs),
                     "p90_lo": min(r["p90_ms"] for r in runs), "p90_hi": max(r["p90_ms"] for r in runs),
-                    "tok_s": med(r["complete"] * tokens / r["time_s"] for r in runs),
+                    "tok_s": med(req_per_s(r) * tokens for r in runs),
                     "bad": sum(r["failed"] + r["non2xx"] for r in runs),
                     "keepalive": sum(r["keepalive"] for r in runs), "argv": runs[0]["argv"]}
     return out
@@ -324,7 +356,7 @@ def agreement_lines(results):
         lines.append(line)
     bad, total = bad_responses(results["samples"])
     shown = f"**{bad}**" if bad else "0"
-    lines.append(f"- Non-200 or failed responses over all ab runs: {shown} of {total:,}.")
+    lines.append(f"- Non-200 or failed responses over all ab and `peregrine bench` runs: {shown} of {total:,}.")
     return lines
 
 
@@ -360,7 +392,11 @@ def render(results):
         "",
         *latency_table(stats, names),
         "",
-        f"### Throughput: generated tokens per second, `ab -k -c N -t {results['seconds']}`",
+        "### Throughput: generated tokens per second, `peregrine bench -c N`",
+        "",
+        f"Closed loop with N keep-alive connections, {BENCH_WARMUP_S} s warm-up, then windows of "
+        f"{results['window']} s until {BENCH_STABLE_WINDOWS} in a row agree within 10% (at most "
+        f"{BENCH_MAX_WINDOWS}); tokens/s = {MAX_TOKENS} × successful responses per second. Medians over rounds.",
         "",
         *throughput_table(stats, names),
         "",
@@ -378,9 +414,11 @@ def setup_lines(results, stats):
     info, names, threads = results["info"], results["servers"], results["threads"]
     load0, load1 = results["load_before"][0], results["load_after"][0]
     example = stats[f"{names[0]}/close/1"]["argv"]
+    bench_example = next((stats[f"{n}/throughput/{CONCURRENCY[-1]}"]["argv"] for n in names if n in THROUGHPUT_SERVERS),
+                         "")
     return [
         f"- Machine: {info['cpu']}. Shared and noisy: load average {load0:.1f} at the start, {load1:.1f} at the end "
-        "(1-minute). ab runs on the same 2 cores as the servers.",
+        "(1-minute). ab and `peregrine bench` run on the same 2 cores as the servers.",
         f"- Every server: 127.0.0.1, intra-op threads {threads}, model loaded and warmed up before the first "
         "request; the same trained model (`examples/textgen-lstm/checkpoint.pt`, exported to "
         "`examples/models/textgen-lstm/1/model.onnx`), tokenizer rules and greedy loop (prefill the prompt, "
@@ -403,12 +441,12 @@ def setup_lines(results, stats):
         f"`max_sequences_per_step: {info['max_sequences_per_step']}` (`examples/models/{MODEL}/config.pbtxt`).",
         "- Method: all servers run for the whole benchmark; after a warm-up burst each, every round visits every "
         f"measurement once in a fresh shuffled order: per server `ab -n {LATENCY_REQUESTS} -c 1` and `-k`; for (c) "
-        f"and (d) `ab -k -c N -t {results['seconds']}` at N = {', '.join(map(str, CONCURRENCY))}, tokens/s = "
-        f"{MAX_TOKENS} × completed requests ÷ ab's time taken; every response must be a 200 without connection "
-        "errors (Peregrine's responses carry timings, so their lengths vary and ab's `Length` failures are not "
-        f"errors; the texts are checked before the rounds, under {CONCURRENCY[-1]} concurrent clients too). "
-        f"Figures are medians over rounds. Example command: `{example} http://127.0.0.1:PORT{PATH}` with the JSON "
-        "body above in `body.json`.",
+        f"and (d) `peregrine bench` (the same binary as (d), one I/O thread, on the same 2 cores) at N = "
+        f"{', '.join(map(str, CONCURRENCY))}, e.g. `{bench_example}`; "
+        "every response must be a 200 without connection errors (Peregrine's responses carry timings, so their "
+        "lengths vary and ab's `Length` failures are not errors; the texts are checked before the rounds, under "
+        f"{CONCURRENCY[-1]} concurrent clients too). Figures are medians over rounds. Example latency command: "
+        f"`{example} http://127.0.0.1:PORT{PATH}` with the JSON body above in `body.json`.",
     ]
 
 
@@ -423,9 +461,10 @@ def preflight(names, peregrine):
     if "node-ort" in names and not os.path.isdir(os.path.join(BENCH, "node_modules", "onnxruntime-node")):
         print("installing onnxruntime-node (npm ci --ignore-scripts) ...", file=sys.stderr)
         subprocess.run(["npm", "ci", "--ignore-scripts"], cwd=BENCH, check=True)
-    if "peregrine" in names and not os.access(peregrine, os.X_OK):
-        sys.exit(f"missing {os.path.relpath(peregrine, ROOT)}; build: cmake --preset release && "
-                 "cmake --build --preset release --target peregrine -j2   (or leave out d: --servers a,b,c)")
+    if any(n in THROUGHPUT_SERVERS for n in names) and not os.access(peregrine, os.X_OK):
+        sys.exit(f"missing {os.path.relpath(peregrine, ROOT)} (server (d) and the `peregrine bench` load generator); "
+                 "build: cmake --preset release && cmake --build --preset release --target peregrine -j2   "
+                 "(or leave out c and d: --servers a,b)")
 
 
 def snapshot(peregrine, tmp):
@@ -468,7 +507,7 @@ def check_outputs(results):
 def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=5, help="length of each throughput run (ab -t)")
+    ap.add_argument("--window", type=int, default=2, help="seconds per peregrine bench measurement window")
     ap.add_argument("--servers", default="a,b,c,d", help="which of a,b,c,d to run (default: all)")
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads of every server")
     ap.add_argument("--peregrine", default=PEREGRINE, help="peregrine CLI binary (copied before the run)")
@@ -488,7 +527,9 @@ def run(args):
     tmp = tempfile.mkdtemp(prefix="peregrine_generate_compare_")
     servers = {}
     try:
-        peregrine = snapshot(args.peregrine, tmp) if "peregrine" in args.names else args.peregrine
+        # Peregrine's CLI serves (d) and is the load generator of the throughput runs.
+        needs_cli = any(n in THROUGHPUT_SERVERS for n in args.names)
+        peregrine = snapshot(args.peregrine, tmp) if needs_cli else args.peregrine
         info = versions(peregrine, args.peregrine)  # of the snapshot, as it was when measured
         body = os.path.join(tmp, "body.json")
         with open(body, "w") as f:
@@ -499,12 +540,12 @@ def run(args):
                                 for n, s in servers.items() if n in THROUGHPUT_SERVERS}}
         check_outputs(texts)
         warm_up(servers, body, tmp)
-        samples = measure(servers, body, tmp, args.rounds, args.seconds)
+        samples = measure(servers, body, tmp, args.rounds, args.window, peregrine)
     finally:
         stop_servers(servers)
         shutil.rmtree(tmp, ignore_errors=True)
     return {"samples": samples, **texts, "servers": args.names, "rounds": args.rounds,
-            "seconds": args.seconds, "threads": args.threads, "info": info,
+            "window": args.window, "threads": args.threads, "info": info,
             "command": shlex.join(["/usr/bin/python3", "bench/generate_compare.py"] + sys.argv[1:]),
             "started": time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(started)),
             "elapsed_s": time.time() - started, "load_before": load_before, "load_after": os.getloadavg()}
@@ -533,7 +574,7 @@ def main():
         print("wrote docs/benchmarks.md (generate_compare section)", file=sys.stderr)
     bad, total = bad_responses(results["samples"])
     if bad:
-        print(f"\n!!! {bad} of {total} responses were not 200 or failed (see the ab lines above)\n", file=sys.stderr)
+        print(f"\n!!! {bad} of {total} responses were not 200 or failed (see the round lines above)\n", file=sys.stderr)
     if not check_outputs(results) or bad:
         sys.exit(1)
 

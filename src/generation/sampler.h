@@ -23,6 +23,10 @@ struct SamplingParams {
   absl::Status Validate() const;
 };
 
+// The first index of the largest value, as std::max_element picks it (NaNs are passed over; a NaN first
+// element wins), but vectorized: greedy decoding runs it on every row of every step. values non-empty.
+int64_t ArgMax(std::span<const float> values);
+
 class Sampler {
  public:
   explicit Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) {}

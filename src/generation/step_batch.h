@@ -1,17 +1,18 @@
-// Batched stepping of a step model (step_model.h) for continuous batching.
+// StepBatch: batched stepping of a step model (step_model.h) for continuous batching.
 //
-// StepBatch: one decode step for many sequences in one model call. Row i of the batch is one sequence:
-// row i of the token input [n, 1], of every state tensor along its batch axis, and of the logits
-// [n, vocabulary]. Between steps the state stays in the batch's buffers - a step's state outputs become
-// the next step's inputs by swapping two buffers, with no copy. Rows move only when the membership
-// changes: SetRows() gathers the rows that stay, and the state of the sequences that join, into the
-// layout for the new row count. Buffers are allocated once for `capacity` rows and a batch of n rows
-// uses views of them shaped for n, so stepping allocates nothing.
+// Row i of the batch is one sequence: row i of the token input [n, 1], of every state tensor along its
+// batch axis, and of the logits [n, vocabulary]. Between steps the state stays in the batch's buffers -
+// a step's state outputs become the next step's inputs by swapping two buffers, with no copy. Rows move
+// only when the membership changes: SetRows() lays out the rows that stay (in runs, one copy per run of
+// consecutive rows) and zeroes the rows of sequences that join, which then take their prompt through
+// the batch one token per step like any other row. Buffers are allocated once for `capacity` rows and a
+// batch of n rows uses views of them shaped for n, so stepping allocates nothing.
 //
-// Prefiller: runs one prompt [1, L] from zero state, giving the first logits and the sequence's state,
-// which it later brings into a StepBatch.
+// A batch of one row can also take several tokens in one call ([1, k] tokens, StepAlone): a sequence
+// that is alone takes its prompt in a few calls instead of one step per token. That runs on a second
+// session of the same model, which keeps those plans apart from the per-batch-size ones.
 //
-// Neither is thread-safe; each uses its session alone, and the session must outlive it. Exceptions from
+// Not thread-safe; the sessions must outlive it and be used by nothing else meanwhile. Exceptions from
 // the engine's libraries become Internal errors here.
 #pragma once
 
@@ -27,70 +28,60 @@
 
 namespace peregrine::generation {
 
-// The state of one sequence outside a batch: one tensor per state pair, of its row_shape.
-using RowState = std::vector<Tensor>;
-
 class StepBatch {
  public:
-  // binding.vocab_size must be set (the logits width).
+  // binding.vocab_size must be set (the logits width). `chunk_session` (may be null: then
+  // max_chunk is 1) runs StepAlone calls of 2..max_chunk tokens.
   static absl::StatusOr<std::unique_ptr<StepBatch>> Create(engine::Session* session, StepModelBinding binding,
-                                                           int capacity);
+                                                           int capacity, engine::Session* chunk_session = nullptr,
+                                                           int max_chunk = 1);
 
-  // Where a row of the new layout comes from: row `batch_row` of the current batch, or `state`.
-  struct RowSource {
-    int batch_row = -1;
-    const RowState* state = nullptr;
-  };
-  // Makes the batch rows.size() (<= capacity) rows, row i taken from rows[i].
-  absl::Status SetRows(std::span<const RowSource> rows);
+  // Where row i of the new layout comes from: sources[i] is a row of the current batch, or kNewRow for
+  // a sequence that starts from zero state.
+  static constexpr int kNewRow = -1;
+  // Makes the batch sources.size() (<= capacity) rows.
+  absl::Status SetRows(std::span<const int> sources);
 
   // One model call: tokens[i] (tokens.size() == rows()) is fed to row i with its state; afterwards
   // logits(i) is row i's next-token logits and the state has advanced.
   absl::Status Step(std::span<const int64_t> tokens);
 
+  // With rows() == 1: feeds the row 1..max_chunk() tokens in one call, as Step would one at a time;
+  // afterwards logits(0) is the logits after the last of them.
+  absl::Status StepAlone(std::span<const int64_t> tokens);
+
   std::span<const float> logits(int row) const;
   int rows() const { return rows_; }
   int capacity() const { return capacity_; }
+  int max_chunk() const { return max_chunk_; }
 
   // Compiles (and runs once, on zeros) the plans for every row count 1..capacity, so that no step
   // compiles while serving. Leaves the batch empty.
   absl::Status WarmUp();
+  // The same for StepAlone's 2..max_chunk tokens (on the chunk session; the batch is left as it was).
+  absl::Status WarmUpChunks();
 
  private:
-  StepBatch(engine::Session* session, StepModelBinding binding, int capacity);
+  StepBatch(engine::Session* session, StepModelBinding binding, int capacity, engine::Session* chunk_session,
+            int max_chunk);
   void MakeViews(int rows);
+  absl::Status CheckOutputsInPlace() const;
+  // The new state becomes the current one; the old buffers receive the next.
+  void SwapState();
 
   engine::Session* session_;
+  engine::Session* chunk_session_;
   StepModelBinding binding_;
   int capacity_;
+  int max_chunk_;
   int rows_ = 0;
   int64_t vocab_ = 0;
   // Capacity-sized storage; index [state][0] holds the current state, [state][1] receives the next.
   std::vector<std::array<Tensor, 2>> state_storage_;
-  Tensor token_storage_;
+  Tensor token_storage_;  // max(capacity, max_chunk) tokens
   Tensor logits_storage_;
   std::vector<Tensor> inputs_;   // views for rows_ rows, in the session's input order
   std::vector<Tensor> outputs_;  // views for rows_ rows, in the session's output order
-};
-
-struct Prefilled {
-  Tensor logits;   // [1, vocabulary]
-  RowState state;  // the state after the prompt
-};
-
-class Prefiller {
- public:
-  static absl::StatusOr<std::unique_ptr<Prefiller>> Create(engine::Session* session, StepModelBinding binding);
-
-  // One model call over the whole prompt (non-empty), from zero state.
-  absl::StatusOr<Prefilled> Run(std::span<const int64_t> prompt);
-
- private:
-  Prefiller(engine::Session* session, StepModelBinding binding) : session_(session), binding_(std::move(binding)) {}
-
-  engine::Session* session_;
-  StepModelBinding binding_;
-  std::vector<Tensor> inputs_;  // zero state, token slot replaced per call
 };
 
 // engine::Session::Run with exceptions turned into Internal errors.

@@ -1,7 +1,5 @@
 #include "generation/step_model.h"
 
-#include <cstring>
-
 #include "absl/strings/str_cat.h"
 
 namespace peregrine::generation {
@@ -82,23 +80,6 @@ Shape WithRows(const Shape& row_shape, int axis, int64_t rows) {
   Shape shape = row_shape;
   shape[static_cast<size_t>(axis)] = rows;
   return shape;
-}
-
-void CopyRow(const void* from, int64_t from_rows, int64_t from_row, void* to, int64_t to_rows, int64_t to_row,
-             const Shape& row_shape, int axis, size_t element_size) {
-  int64_t outer = 1;
-  int64_t inner = 1;
-  for (int d = 0; d < static_cast<int>(row_shape.size()); ++d) {
-    if (d < axis) outer *= row_shape[d];
-    if (d > axis) inner *= row_shape[d];
-  }
-  const size_t bytes = static_cast<size_t>(inner) * element_size;
-  const auto* src = static_cast<const char*>(from);
-  auto* dst = static_cast<char*>(to);
-  for (int64_t o = 0; o < outer; ++o) {
-    std::memcpy(dst + static_cast<size_t>(o * to_rows + to_row) * bytes,
-                src + static_cast<size_t>(o * from_rows + from_row) * bytes, bytes);
-  }
 }
 
 }  // namespace peregrine::generation

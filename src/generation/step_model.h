@@ -55,9 +55,4 @@ absl::StatusOr<StepModelBinding> BindStepModel(const std::vector<engine::TensorI
 // Shape `row_shape` with `rows` on `axis`.
 Shape WithRows(const Shape& row_shape, int axis, int64_t rows);
 
-// Copies row `from_row` of `from` (whose `axis` has `from_rows` rows) to row `to_row` of `to` (`to_rows`
-// rows); both are dense row-major tensors of `row_shape` with their own row counts on `axis`.
-void CopyRow(const void* from, int64_t from_rows, int64_t from_row, void* to, int64_t to_rows, int64_t to_row,
-             const Shape& row_shape, int axis, size_t element_size);
-
 }  // namespace peregrine::generation

@@ -106,17 +106,24 @@ std::string Vocabulary::Decode(const std::vector<int64_t>& ids) const {
   std::string out;
   int64_t previous = -1;
   for (int64_t id : ids) {
-    out += Piece(previous, id);
+    AppendPiece(out, previous, id);
     previous = id;
   }
   return out;
 }
 
 std::string Vocabulary::Piece(int64_t previous, int64_t id) const {
+  std::string piece;
+  AppendPiece(piece, previous, id);
+  return piece;
+}
+
+void Vocabulary::AppendPiece(std::string& out, int64_t previous, int64_t id) const {
   const std::string& token = tokens_[static_cast<size_t>(id)];
-  if (previous < 0 || IsOneOf(token, kNoSpaceBefore)) return token;
-  if (IsOneOf(tokens_[static_cast<size_t>(previous)], kNoSpaceAfter)) return token;
-  return absl::StrCat(" ", token);
+  const bool space = previous >= 0 && !IsOneOf(token, kNoSpaceBefore) &&
+                     !IsOneOf(tokens_[static_cast<size_t>(previous)], kNoSpaceAfter);
+  if (space) out += ' ';
+  out += token;
 }
 
 }  // namespace peregrine::generation

@@ -46,6 +46,8 @@ class Vocabulary {
   // wants one, then the token. Decode(ids) is the concatenation of the pieces, so streamed pieces add
   // up to the whole text.
   std::string Piece(int64_t previous, int64_t id) const;
+  // Piece(previous, id) appended to `out`, without a temporary string.
+  void AppendPiece(std::string& out, int64_t previous, int64_t id) const;
 
  private:
   std::vector<std::string> tokens_;

@@ -223,15 +223,16 @@ absl::StatusOr<std::unique_ptr<GenerationService>> BuildGenerationService(const 
   service.limits.default_timeout = options.default_timeout;
   service.metrics = options.metrics;
 
-  // Two sessions: the decode one keeps a plan per batch size; the prefill one a plan per prompt length.
+  // Two sessions: the decode one keeps a plan per batch size; the chunk one a plan per prompt chunk length
+  // (a lone sequence's prompt, see generation_service.h).
   engine::SessionOptions decode_options = options.session_options;
   decode_options.max_cached_plans = static_cast<size_t>(service.limits.max_sequences_per_step) + 1;
-  engine::SessionOptions prefill_options = options.session_options;
-  prefill_options.max_cached_plans = std::max<size_t>(prefill_options.max_cached_plans, 64);
+  engine::SessionOptions chunk_options = options.session_options;
+  chunk_options.max_cached_plans = static_cast<size_t>(service.limits.prompt_chunk_tokens) + 1;
   ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> decode,
                    engine::Session::Create(options.model_path.string(), decode_options));
-  ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> prefill,
-                   engine::Session::Create(options.model_path.string(), prefill_options));
+  ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> chunk,
+                   engine::Session::Create(options.model_path.string(), chunk_options));
   ASSIGN_OR_RETURN(generation::StepModelBinding binding,
                    generation::BindStepModel(decode->inputs(), decode->outputs(), service.spec));
   if (binding.vocab_size > 0 && binding.vocab_size != static_cast<int64_t>(service.vocabulary->size())) {
@@ -239,7 +240,7 @@ absl::StatusOr<std::unique_ptr<GenerationService>> BuildGenerationService(const 
                                                    service.vocabulary->size(), " tokens but the logits output '",
                                                    g.logits_output(), "' is ", binding.vocab_size, " wide"));
   }
-  return GenerationService::Create(std::move(service), std::move(decode), std::move(prefill));
+  return GenerationService::Create(std::move(service), std::move(decode), std::move(chunk));
 }
 
 }  // namespace peregrine::serving

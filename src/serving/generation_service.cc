@@ -1,4 +1,4 @@
-// GenerationService: the prefill and decode threads of continuous batching (see the header).
+// GenerationService: the step thread of continuous batching (see the header).
 #include "serving/generation_service.h"
 
 #include <algorithm>
@@ -45,11 +45,14 @@ struct Sequence {
   Sequence(GenerationRequest r, GenerationCallbacks c, generation::ContinuationParams params)
       : request(std::move(r)), callbacks(std::move(c)), continuation(std::move(params)) {}
 
+  // Still taking its prompt: the next token it is fed is a prompt token, and its logits are not sampled.
+  bool in_prompt() const { return fed < request.prompt.size(); }
+
   GenerationRequest request;
   GenerationCallbacks callbacks;
   generation::Continuation continuation;
-  generation::RowState state;  // from its prefill until it joins the batch
-  Clock::time_point prefill_start{};
+  size_t fed = 0;  // prompt tokens fed to the model so far
+  Clock::time_point joined{};
   Clock::time_point first_token{};
   bool done = false;
 };
@@ -61,29 +64,23 @@ using Ended = std::pair<std::unique_ptr<Sequence>, absl::Status>;
 struct GenerationService::State {
   GenerationServiceOptions options;
   std::unique_ptr<engine::Session> decode_session;
-  std::unique_ptr<engine::Session> prefill_session;
-  std::unique_ptr<generation::StepBatch> batch;      // decode thread only
-  std::unique_ptr<generation::Prefiller> prefiller;  // prefill thread only
+  std::unique_ptr<engine::Session> chunk_session;
+  std::unique_ptr<generation::StepBatch> batch;  // the step thread's, after Create
 
   mutable std::mutex mu;
-  std::condition_variable prefill_cv;
-  std::condition_variable decode_cv;
+  std::condition_variable step_cv;               // the step thread sleeps on it while it has no rows
   std::condition_variable warm_cv;
-  std::deque<std::unique_ptr<Sequence>> queued;  // waiting for the prefill thread
-  std::deque<std::unique_ptr<Sequence>> ready;   // prefilled, waiting to join the batch
-  size_t in_flight = 0;                          // taken for prefill and not yet finished
+  bool warm_done = false;
+  absl::Status warm_status;
+  std::deque<std::unique_ptr<Sequence>> queued;  // waiting to join the batch
   bool stopping = false;
   bool drain = true;
-  bool prefill_exited = false;
-  int warmed = 0;
-  absl::Status warm_status;
   std::atomic<size_t> queued_count{0};
   std::atomic<size_t> active_count{0};
 
   std::mutex shutdown_mu;
   bool joined = false;
-  std::thread prefill_thread;
-  std::thread decode_thread;
+  std::thread step_thread;
 
   struct Metrics {
     metrics::Counter* outcomes[std::size(kOutcomes)] = {};
@@ -96,6 +93,15 @@ struct GenerationService::State {
     std::unique_ptr<metrics::Registry::CallbackHandle> active;
   };
   std::unique_ptr<Metrics> metrics;
+
+  // The step thread's own, kept across steps so that stepping allocates nothing.
+  std::vector<std::unique_ptr<Sequence>> rows;  // the batch, in row order
+  std::vector<std::unique_ptr<Sequence>> kept;
+  std::vector<std::unique_ptr<Sequence>> joining;
+  std::vector<int> sources;
+  std::vector<int64_t> tokens;
+  std::vector<Ended> ended;
+  size_t emitted = 0;  // output tokens of this step, counted once per step
 
   int capacity() const { return options.limits.max_sequences_per_step; }
   Clock::time_point Now() const { return options.clock(); }
@@ -121,10 +127,15 @@ struct GenerationService::State {
   // Hands the tokens that just became final to the client.
   void Emit(Sequence& seq, size_t count) {
     if (count == 0) return;
-    std::span<const int64_t> final_tokens = seq.continuation.final_tokens();
-    if (metrics) metrics->output_tokens->Increment(static_cast<double>(count));
+    emitted += count;
     if (!seq.callbacks.on_token) return;
+    std::span<const int64_t> final_tokens = seq.continuation.final_tokens();
     for (size_t i = final_tokens.size() - count; i < final_tokens.size(); ++i) seq.callbacks.on_token(final_tokens[i]);
+  }
+
+  void CountEmitted() {
+    if (metrics && emitted > 0) metrics->output_tokens->Increment(static_cast<double>(emitted));
+    emitted = 0;
   }
 
   // Samples from `logits` into the sequence, emits, and finishes it when it is complete.
@@ -137,7 +148,6 @@ struct GenerationService::State {
 
   void Finish(Sequence& seq, absl::Status status) {
     seq.done = true;
-    seq.state.clear();
     const Clock::time_point now = Now();
     const Clock::time_point received = seq.request.received;
     GenerationResult result;
@@ -145,7 +155,7 @@ struct GenerationService::State {
     result.prompt_tokens = static_cast<int>(seq.request.prompt.size());
     result.sampled_tokens = seq.continuation.sampled();
     result.finish_reason = seq.continuation.reason();
-    result.queue_ns = seq.prefill_start == Clock::time_point{} ? Ns(now - received) : Ns(seq.prefill_start - received);
+    result.queue_ns = seq.joined == Clock::time_point{} ? Ns(now - received) : Ns(seq.joined - received);
     result.first_token_ns = seq.first_token == Clock::time_point{} ? 0 : Ns(seq.first_token - received);
     result.total_ns = Ns(now - received);
     if (result.status.ok()) {
@@ -165,26 +175,16 @@ struct GenerationService::State {
     seq.callbacks.done(std::move(result));
   }
 
-  void FinishAll(std::vector<Ended>& ended) {
+  void FinishEnded() {
     for (auto& [seq, status] : ended) Finish(*seq, std::move(status));
     ended.clear();
   }
 
-  // Frees `count` in-flight slots.
-  void Release(size_t count) {
-    if (count == 0) return;
-    {
-      std::lock_guard lock(mu);
-      in_flight -= count;
-      active_count.store(in_flight);
-    }
-    prefill_cv.notify_one();
-  }
-
-  // Under mu: moves queued sequences that were cancelled or timed out to `ended`.
-  void SweepQueued(Clock::time_point now, std::vector<Ended>& ended) {
+  // Under mu: moves queued sequences that were cancelled or timed out (or all of them, when the service
+  // stops without draining) to `ended`.
+  void SweepQueued(Clock::time_point now, bool abort) {
     for (auto it = queued.begin(); it != queued.end();) {
-      absl::Status end = EndReason(**it, now, false);
+      absl::Status end = EndReason(**it, now, abort);
       if (end.ok()) {
         ++it;
         continue;
@@ -192,179 +192,111 @@ struct GenerationService::State {
       ended.emplace_back(std::move(*it), std::move(end));
       it = queued.erase(it);
     }
-    queued_count.store(queued.size());
   }
 
-  std::optional<Clock::time_point> EarliestQueuedDeadline() const {
-    std::optional<Clock::time_point> earliest;
-    for (const auto& seq : queued) {
-      if (seq->request.deadline && (!earliest || *seq->request.deadline < *earliest)) earliest = seq->request.deadline;
-    }
-    return earliest;
-  }
+  // ---- the step thread ----
 
-  // ---- threads ----
-
-  void ReportWarm(const absl::Status& status) {
-    {
-      std::lock_guard lock(mu);
-      ++warmed;
-      if (warm_status.ok()) warm_status = status;
-    }
-    warm_cv.notify_all();
-  }
-
-  absl::Status WarmUpPrefill() {
-    for (int length = 1; length <= std::max(1, options.limits.prefill_warmup_lengths); ++length) {
-      std::vector<int64_t> prompt(static_cast<size_t>(std::min(length, options.limits.max_prompt_tokens)), 0);
-      RETURN_IF_ERROR(prefiller->Run(prompt).status());
-      if (length >= options.limits.max_prompt_tokens) break;
-    }
-    return absl::OkStatus();
-  }
-
-  void PrefillLoop() {
-    ReportWarm(WarmUpPrefill());
+  // Waits (without polling) until there is work; takes the sequences that join. False: stop.
+  bool TakeWork(bool& abort) {
     std::unique_lock lock(mu);
-    while (true) {
-      std::vector<Ended> ended;
-      SweepQueued(Now(), ended);
-      if (stopping && !drain) {
-        for (auto& seq : queued) {
-          ended.emplace_back(std::move(seq), absl::UnavailableError(
-                                                 absl::StrCat("model '", options.model_name, "' is being unloaded")));
-        }
-        queued.clear();
-        queued_count.store(0);
+    if (rows.empty()) step_cv.wait(lock, [&] { return !queued.empty() || stopping; });
+    if (rows.empty() && queued.empty()) return false;  // stopping, and nothing is left
+    abort = stopping && !drain;
+    // Queued sequences wait for a row while the batch is full; end the cancelled and timed-out ones now.
+    SweepQueued(Now(), abort);
+    // Rows that finished in the last step leave before this one: their places are free already.
+    const auto staying =
+        static_cast<size_t>(std::count_if(rows.begin(), rows.end(), [](const auto& seq) { return !seq->done; }));
+    while (!queued.empty() && staying + joining.size() < static_cast<size_t>(capacity())) {
+      joining.push_back(std::move(queued.front()));
+      queued.pop_front();
+    }
+    queued_count.store(queued.size());
+    return true;
+  }
+
+  // Finished, cancelled and timed-out sequences leave; the joining ones are added at the end.
+  void UpdateMembership(bool abort) {
+    const Clock::time_point now = Now();
+    kept.clear();
+    sources.clear();
+    for (size_t row = 0; row < rows.size(); ++row) {
+      Sequence& seq = *rows[row];
+      if (!seq.done) {
+        if (absl::Status end = EndReason(seq, now, abort); !end.ok()) Finish(seq, std::move(end));
       }
-      const bool exit = stopping && queued.empty();
-      std::unique_ptr<Sequence> next;
-      if (!exit && !queued.empty() && in_flight < static_cast<size_t>(capacity())) {
-        next = std::move(queued.front());
-        queued.pop_front();
-        queued_count.store(queued.size());
-        active_count.store(++in_flight);
-      }
-      if (exit) prefill_exited = true;
-      if (ended.empty() && !next && !exit) {
-        if (auto deadline = EarliestQueuedDeadline()) {
-          prefill_cv.wait_until(lock, *deadline);
-        } else {
-          prefill_cv.wait(lock);
-        }
+      if (seq.done) continue;
+      sources.push_back(static_cast<int>(row));
+      kept.push_back(std::move(rows[row]));
+    }
+    for (auto& seq : joining) {
+      if (absl::Status end = EndReason(*seq, now, abort); !end.ok()) {
+        Finish(*seq, std::move(end));
         continue;
       }
-      lock.unlock();
-      FinishAll(ended);
-      if (next) Prefill(std::move(next));
-      if (exit) {
-        decode_cv.notify_one();
-        return;
-      }
-      lock.lock();
+      seq->joined = now;
+      sources.push_back(generation::StepBatch::kNewRow);
+      kept.push_back(std::move(seq));
     }
+    joining.clear();
+    if (absl::Status status = batch->SetRows(sources); !status.ok()) {
+      for (auto& seq : kept) Finish(*seq, status);
+      kept.clear();
+      (void)batch->SetRows({});
+    }
+    rows.swap(kept);
+    kept.clear();  // the sequences that left
+    active_count.store(rows.size());
   }
 
-  void Prefill(std::unique_ptr<Sequence> seq) {
-    const Clock::time_point now = Now();
-    seq->prefill_start = now;
-    if (absl::Status end = EndReason(*seq, now, false); !end.ok()) {
-      Finish(*seq, std::move(end));
-      Release(1);
-      return;
+  // One model call for the whole batch.
+  void StepRows() {
+    absl::Status status;
+    if (rows.size() == 1 && rows[0]->request.prompt.size() - rows[0]->fed >= 2) {
+      // Alone with at least two prompt tokens to go: several of them in one call.
+      Sequence& seq = *rows[0];
+      const size_t k = std::min(seq.request.prompt.size() - seq.fed, static_cast<size_t>(batch->max_chunk()));
+      status = batch->StepAlone(std::span<const int64_t>(seq.request.prompt).subspan(seq.fed, k));
+      seq.fed += k;
+    } else {
+      tokens.clear();
+      for (const auto& seq : rows) {
+        tokens.push_back(seq->in_prompt() ? seq->request.prompt[seq->fed++] : seq->continuation.last_sampled());
+      }
+      status = batch->Step(tokens);
     }
-    absl::StatusOr<generation::Prefilled> prefilled = prefiller->Run(seq->request.prompt);
-    if (!prefilled.ok()) {
-      Finish(*seq, prefilled.status());
-      Release(1);
-      return;
+    if (metrics) metrics->batch_size->Observe(static_cast<double>(rows.size()));
+    for (size_t row = 0; row < rows.size(); ++row) {
+      Sequence& seq = *rows[row];
+      if (!status.ok()) {
+        Finish(seq, status);
+      } else if (!seq.in_prompt()) {  // the logits after its last prompt token, or after its last sample
+        Advance(seq, batch->logits(static_cast<int>(row)));
+      }
     }
-    Advance(*seq, prefilled->logits.values<float>());
-    if (seq->done) {
-      Release(1);
-      return;
-    }
-    seq->state = std::move(prefilled->state);
+    CountEmitted();
+  }
+
+  void StepMain() {
+    // Every plan compiled and run once before the first request. One after the other: the engine's
+    // libraries initialise shared state lazily on first use, and the thread is idle until then anyway.
+    absl::Status warm = batch->WarmUp();
+    if (warm.ok()) warm = batch->WarmUpChunks();
     {
       std::lock_guard lock(mu);
-      ready.push_back(std::move(seq));
+      warm_done = true;
+      warm_status = warm;
     }
-    decode_cv.notify_one();
+    warm_cv.notify_all();
+    if (warm.ok()) StepLoop();
   }
 
-  void DecodeLoop() {
-    ReportWarm(batch->WarmUp());
-    std::vector<std::unique_ptr<Sequence>> rows;  // the batch, in row order
-    std::vector<std::unique_ptr<Sequence>> kept;
-    std::vector<generation::StepBatch::RowSource> sources;
-    std::vector<int64_t> tokens;
-    while (true) {
-      std::vector<std::unique_ptr<Sequence>> joining;
-      std::vector<Ended> ended;
-      bool abort = false;
-      {
-        std::unique_lock lock(mu);
-        decode_cv.wait(lock, [&] { return !rows.empty() || !ready.empty() || (stopping && prefill_exited); });
-        if (rows.empty() && ready.empty()) return;  // stopping, and nothing is left
-        // Queued sequences wait for a slot while the batch runs; end the cancelled and timed-out ones now.
-        SweepQueued(Now(), ended);
-        joining.assign(std::make_move_iterator(ready.begin()), std::make_move_iterator(ready.end()));
-        ready.clear();
-        abort = stopping && !drain;
-      }
-      FinishAll(ended);
-
-      // Membership: finished, cancelled and timed-out sequences leave; prefilled ones join at the end.
-      const Clock::time_point now = Now();
-      size_t left = 0;
-      kept.clear();
-      sources.clear();
-      for (size_t row = 0; row < rows.size(); ++row) {
-        Sequence& seq = *rows[row];
-        if (!seq.done) {
-          if (absl::Status end = EndReason(seq, now, abort); !end.ok()) Finish(seq, std::move(end));
-        }
-        if (seq.done) {
-          ++left;
-          continue;
-        }
-        sources.push_back({static_cast<int>(row), nullptr});
-        kept.push_back(std::move(rows[row]));
-      }
-      for (auto& seq : joining) {
-        if (absl::Status end = EndReason(*seq, now, abort); !end.ok()) {
-          Finish(*seq, std::move(end));
-          ++left;
-          continue;
-        }
-        sources.push_back({-1, &seq->state});
-        kept.push_back(std::move(seq));
-      }
-      if (left > 0 || !joining.empty()) {
-        absl::Status status = batch->SetRows(sources);
-        for (auto& seq : kept) seq->state.clear();  // its rows are in the batch now
-        if (!status.ok()) {
-          for (auto& seq : kept) Finish(*seq, status);
-          left += kept.size();
-          kept.clear();
-          (void)batch->SetRows({});
-        }
-      }
-      rows.swap(kept);
-      Release(left);
-      if (rows.empty()) continue;
-
-      tokens.clear();
-      for (const auto& seq : rows) tokens.push_back(seq->continuation.last_sampled());
-      absl::Status status = batch->Step(tokens);
-      if (metrics) metrics->batch_size->Observe(static_cast<double>(rows.size()));
-      for (size_t row = 0; row < rows.size(); ++row) {
-        if (!status.ok()) {
-          Finish(*rows[row], status);
-        } else {
-          Advance(*rows[row], batch->logits(static_cast<int>(row)));
-        }
-      }
+  void StepLoop() {
+    bool abort = false;
+    while (TakeWork(abort)) {
+      FinishEnded();
+      UpdateMembership(abort);
+      if (!rows.empty()) StepRows();
     }
   }
 };
@@ -397,7 +329,7 @@ void GenerationService::State::RegisterMetrics() {
                                                "Generate requests waiting for a sequence slot.", labels,
                                                [this] { return static_cast<double>(queued_count.load()); });
   metrics->active =
-      registry->AddCallbackGauge("peregrine_generate_active_sequences", "Sequences being prefilled or decoded.", labels,
+      registry->AddCallbackGauge("peregrine_generate_active_sequences", "Sequences in the batch (taking their prompt or generating).", labels,
                                  [this] { return static_cast<double>(active_count.load()); });
 }
 
@@ -413,11 +345,12 @@ GenerationService::~GenerationService() {
 
 absl::StatusOr<std::unique_ptr<GenerationService>> GenerationService::Create(
     GenerationServiceOptions options, std::unique_ptr<engine::Session> decode_session,
-    std::unique_ptr<engine::Session> prefill_session) {
+    std::unique_ptr<engine::Session> chunk_session) {
   if (options.vocabulary == nullptr) return absl::InvalidArgumentError("a generation service needs a vocabulary");
   GenerationLimits& limits = options.limits;
   if (limits.max_sequences_per_step < 1 || limits.max_tokens_limit < 1 || limits.max_prompt_tokens < 1 ||
-      limits.default_max_tokens < 1 || limits.default_max_tokens > limits.max_tokens_limit || limits.max_queued < 1) {
+      limits.default_max_tokens < 1 || limits.default_max_tokens > limits.max_tokens_limit || limits.max_queued < 1 ||
+      limits.prompt_chunk_tokens < 1) {
     return absl::InvalidArgumentError(
         "generation limits must be positive, with default_max_tokens <= max_tokens_limit");
   }
@@ -431,22 +364,23 @@ absl::StatusOr<std::unique_ptr<GenerationService>> GenerationService::Create(
         absl::StrCat("the vocabulary has ", vocab, " tokens but the logits are ", binding.vocab_size, " wide"));
   }
   binding.vocab_size = vocab;
-  ASSIGN_OR_RETURN(state->batch,
-                   generation::StepBatch::Create(decode_session.get(), binding, limits.max_sequences_per_step));
-  ASSIGN_OR_RETURN(state->prefiller, generation::Prefiller::Create(prefill_session.get(), binding));
+  const int max_chunk = std::min(limits.prompt_chunk_tokens, limits.max_prompt_tokens);
+  ASSIGN_OR_RETURN(state->batch, generation::StepBatch::Create(decode_session.get(), binding,
+                                                               limits.max_sequences_per_step, chunk_session.get(),
+                                                               max_chunk));
   state->decode_session = std::move(decode_session);
-  state->prefill_session = std::move(prefill_session);
+  state->chunk_session = std::move(chunk_session);
   state->options = std::move(options);
+
   state->RegisterMetrics();
 
   State* raw = state.get();
   std::unique_ptr<GenerationService> service(new GenerationService(std::move(state)));
-  raw->prefill_thread = std::thread([raw] { raw->PrefillLoop(); });
-  raw->decode_thread = std::thread([raw] { raw->DecodeLoop(); });
+  raw->step_thread = std::thread([raw] { raw->StepMain(); });
   absl::Status warm;
   {
     std::unique_lock lock(raw->mu);
-    raw->warm_cv.wait(lock, [raw] { return raw->warmed == 2; });
+    raw->warm_cv.wait(lock, [raw] { return raw->warm_done; });
     warm = raw->warm_status;
   }
   if (!warm.ok()) {
@@ -513,7 +447,7 @@ absl::Status GenerationService::Submit(GenerationRequest request, GenerationCall
     s.CountOutcome(rejected);
     return rejected;
   }
-  s.prefill_cv.notify_one();
+  s.step_cv.notify_one();
   return absl::OkStatus();
 }
 
@@ -526,10 +460,8 @@ void GenerationService::Shutdown(bool drain) {
     s.stopping = true;
     s.drain = drain;
   }
-  s.prefill_cv.notify_all();
-  s.decode_cv.notify_all();
-  if (s.prefill_thread.joinable()) s.prefill_thread.join();
-  if (s.decode_thread.joinable()) s.decode_thread.join();
+  s.step_cv.notify_all();
+  if (s.step_thread.joinable()) s.step_thread.join();
   s.joined = true;
 }
 

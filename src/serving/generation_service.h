@@ -2,29 +2,32 @@
 // continuous batching across requests. The model's GET/POST endpoints stay with its scheduler; this
 // serves POST .../generate and .../generate_stream (src/kserve/generate_routes.h).
 //
-// Threads (each owns its own engine session, compiled and warmed up before Create returns):
-//  - The prefill thread takes queued sequences while fewer than max_sequences_per_step are in flight,
-//    runs each prompt in one model call ([1, L] tokens, zero state), and samples its first token.
-//  - The decode thread steps the batch. Before each step, prefilled sequences join it and finished,
-//    cancelled or timed-out ones leave (their rows, and so their state, are dropped); then one model call
-//    ([n, 1] tokens, the state rows stacked along each state's batch axis) advances every sequence in the
-//    batch by one token, each sampled by its own seeded sampler. See generation/step_batch.h.
-//  With one sequence in flight nothing waits for company: each step starts when the last one is done.
+// One thread steps the batch (generation/step_batch.h). Before each step, finished, cancelled or
+// timed-out sequences leave (their rows, and so their state, are dropped) and waiting ones join while
+// fewer than max_sequences_per_step are in it; then one model call ([n, 1] tokens, the state rows
+// stacked along each state's batch axis) advances every row by one token. A row that joined takes its
+// prompt through the batch one token per step from zero state, then samples like the others, each
+// sequence with its own seeded sampler. The thread never waits while the batch has rows, and sleeps
+// (no polling) while it has none and nobody waits.
 //
-// Why prompts are prefilled one by one, not batched: prompts of different lengths cannot share a call,
-// and every new [k, L] shape compiles its own engine plan (about 100 ms for the example model), so
-// batching equal lengths would trade a little prefill time for compiles on the serving path. And why
-// prefill has a thread of its own: a prompt of a length not seen before compiles a plan, and must not
-// stall the sequences being decoded meanwhile.
+// Why prompts ride in the batch: a row of a batched step costs a fraction of a one-row call (for the
+// example model at 32 rows about a fifth), so a prompt token in the batch is far cheaper than in a
+// call of its own; prompts of different lengths cannot share one [k, L] call, and every new [k, L]
+// shape would compile its own engine plan (about 100 ms for the example model) on the serving path.
+// A sequence alone in the batch has no company to share with: it takes its prompt in calls of up to
+// prompt_chunk_tokens tokens ([1, k], plans compiled at start), so a lone request costs no more than a
+// one-call prefill. The price under load: a prompt of L tokens reaches its first token L steps after
+// joining.
 //
-// Batched and unbatched runs give the same tokens: a row's results do not depend on the other rows
-// (tested), and each sequence samples with its own seed.
+// Batched and unbatched runs give the same tokens: a row's results depend neither on the other rows
+// nor on whether its prompt came in one call or one token per step (tested), and each sequence samples
+// with its own seed.
 //
 // Contract:
 //  - Submit() rejects at once (returns the error, callbacks never called): InvalidArgument for a bad
 //    request (naming the parameter), Unavailable when max_queued sequences already wait or the service
 //    is shutting down. Otherwise `done` is called exactly once, after `on_token` for every output token.
-//  - Callbacks run on the service's threads, one sequence's in order; they must not block.
+//  - Callbacks run on the service's thread, one sequence's in order; they must not block.
 //  - A sequence whose cancellation flag is set, or whose deadline passes, ends within one step (or
 //    while still queued) with Cancelled / DeadlineExceeded, and its state is freed.
 // Thread-safe.
@@ -56,7 +59,7 @@ struct GenerationLimits {
   int max_sequences_per_step = 32;
   size_t max_queued = 256;                       // sequences waiting to start; more -> Unavailable
   std::chrono::microseconds default_timeout{0};  // for requests without a deadline; 0: none
-  int prefill_warmup_lengths = 8;                // prompt lengths 1..n compiled at start
+  int prompt_chunk_tokens = 8;                   // most prompt tokens per call of a sequence alone (>= 1)
 };
 
 struct GenerationServiceOptions {
@@ -86,7 +89,7 @@ struct GenerationResult {
   generation::FinishReason finish_reason = generation::FinishReason::kNone;
   int prompt_tokens = 0;
   int sampled_tokens = 0;  // model steps that sampled a token (output, end token, stop words)
-  // Nanoseconds from `received`: until its prefill started, until its first token, until done.
+  // Nanoseconds from `received`: until it joined the batch, until its first token, until done.
   int64_t queue_ns = 0;
   int64_t first_token_ns = 0;
   int64_t total_ns = 0;
@@ -99,12 +102,12 @@ struct GenerationCallbacks {
 
 class GenerationService {
  public:
-  // Takes two sessions of the step model (decode and prefill). Compiles and warms up the decode plans
-  // for 1..max_sequences_per_step rows and the prefill plans for short prompts on the service's own
-  // threads before returning.
+  // Takes two sessions of the step model: one for the batched steps, one for a lone sequence's prompt
+  // chunks (plans per chunk length). Compiles and warms up the plans for 1..max_sequences_per_step rows
+  // and for chunks of 2..prompt_chunk_tokens tokens before returning.
   static absl::StatusOr<std::unique_ptr<GenerationService>> Create(GenerationServiceOptions options,
                                                                    std::unique_ptr<engine::Session> decode_session,
-                                                                   std::unique_ptr<engine::Session> prefill_session);
+                                                                   std::unique_ptr<engine::Session> chunk_session);
   ~GenerationService();  // Shutdown(true)
   GenerationService(const GenerationService&) = delete;
   GenerationService& operator=(const GenerationService&) = delete;
@@ -121,7 +124,7 @@ class GenerationService {
   int64_t end_id() const;
 
   size_t queued() const;  // waiting to start
-  size_t active() const;  // prefilling, prefilled, or in the batch
+  size_t active() const;  // in the batch (taking their prompt or generating)
 
   // Counts a request refused before Submit (e.g. malformed JSON) in the request metrics.
   void CountInvalid();

@@ -76,7 +76,8 @@ struct ExampleService {
     options.end_id = 2;
     options.limits.max_sequences_per_step = capacity;
     options.limits.max_queued = max_queued;
-    options.limits.prefill_warmup_lengths = 1;
+    // Prompts of more than 3 tokens take several calls when alone; with company, one token per step.
+    options.limits.prompt_chunk_tokens = 3;
     options.metrics = &registry;
   }
 
@@ -85,9 +86,9 @@ struct ExampleService {
     session_options.threads = 1;
     session_options.max_cached_plans = 64;
     auto decode = engine::Session::Create(kModel.string(), session_options);
-    auto prefill = engine::Session::Create(kModel.string(), session_options);
-    EXPECT_TRUE(decode.ok() && prefill.ok());
-    auto service = GenerationService::Create(options, *std::move(decode), *std::move(prefill));
+    auto chunk = engine::Session::Create(kModel.string(), session_options);
+    EXPECT_TRUE(decode.ok() && chunk.ok());
+    auto service = GenerationService::Create(options, *std::move(decode), *std::move(chunk));
     EXPECT_TRUE(service.ok()) << service.status();
     return service.ok() ? *std::move(service) : nullptr;
   }
@@ -279,11 +280,12 @@ TEST(GenerationServiceTest, BatchedRunsGiveTheSameTokensAsRunsAlone) {
       {"zebra quantum", 16, {}},  // unknown words
       {"Movie is great.", 40, {1.2f, 0, 0.8f, 4}},
   };
+  // Alone, each prompt goes in calls of up to 3 tokens; together, one token per batched step.
   std::vector<GenerationResult> alone;
   for (const Case& c : cases) alone.push_back(RunAlone(*service, Request(vocab, c.text, c.max_tokens, c.sampling)));
 
-  // Together: an anchor sequence holds the decode thread (its second token arrives there) until every
-  // case has been prefilled, so that all of them join the batch at once and are stepped together.
+  // Together: an anchor sequence holds the step thread (its second token arrives there) while every case
+  // is queued, so that all of them join the batch at once and are stepped together.
   Gate release;
   auto anchor = std::make_shared<Outcome>();
   std::atomic<bool> held{false};
@@ -298,13 +300,9 @@ TEST(GenerationServiceTest, BatchedRunsGiveTheSameTokensAsRunsAlone) {
     together.push_back(std::make_shared<Outcome>());
     ASSERT_TRUE(service->Submit(Request(vocab, c.text, c.max_tokens, c.sampling), together.back()->Callbacks()).ok());
   }
-  // Each case's first token comes from its prefill; then it waits to join the held batch.
-  ASSERT_TRUE(Eventually([&] {
-    for (const auto& o : together) {
-      if (o->events.load() == 0) return false;
-    }
-    return true;
-  }));
+  EXPECT_EQ(service->queued(), cases.size());
+  EXPECT_EQ(service->active(), 1u);
+  for (const auto& o : together) EXPECT_EQ(o->events.load(), 0) << "a case ran while the step thread was held";
   release.Open();
   for (size_t i = 0; i < cases.size(); ++i) {
     GenerationResult result = together[i]->Get();
@@ -357,7 +355,7 @@ TEST(GenerationServiceTest, CancelledWhileQueuedNeverRuns) {
   auto holder = std::make_shared<Outcome>();
   ASSERT_TRUE(service
                   ->Submit(Request(vocab, "Movie is great.", 5), holder->Callbacks([&](int64_t, size_t n) {
-                    if (n == 1) release.Wait();  // holds the prefill thread
+                    if (n == 1) release.Wait();  // holds the step thread
                   }))
                   .ok());
   GenerationRequest queued = Request(vocab, "Movie is great.", 5);
@@ -394,7 +392,7 @@ TEST(GenerationServiceTest, DeadlinesEndSequencesQueuedOrRunning) {
   EXPECT_LE(a->streamed.size(), 6u);
   EXPECT_TRUE(ra.tokens.empty()) << "a failed generation returns no output";
 
-  // Already late when it would start: never prefilled.
+  // Already late when it would join the batch: never runs.
   GenerationRequest late = Request(vocab, "Movie is great.", 10);
   late.received = clock.Now();
   late.deadline = clock.Now() - std::chrono::milliseconds(1);
@@ -417,7 +415,7 @@ TEST(GenerationServiceTest, FullQueueRejectsAndShutdownRefuses) {
                   ->Submit(Request(vocab, "Movie is great.", 5), a->Callbacks([&](int64_t, size_t n) {
                     if (n == 1) {
                       holding = true;
-                      release.Wait();  // holds the prefill thread: nothing else leaves the queue
+                      release.Wait();  // holds the step thread: nothing else leaves the queue
                     }
                   }))
                   .ok());
