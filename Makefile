@@ -19,10 +19,13 @@ test: build
 # ThreadSanitizer: a second build of everything they link, so not part of `make test`.
 TSAN_TESTS := tests/scheduler/scheduler_test tests/scheduler/batching_test tests/http/http_server_test \
               tests/generation_service_test
+# Debian's libprotobuf is not built with TSan and crashes under it while parsing a config.pbtxt with a
+# map field (model_warmup inputs), before any code under test runs: tests that load example configs are skipped.
+TSAN_SKIP := -*GreedyMatchesPyTorchTokenForToken*
 tsan:
 	cmake --preset tsan >/dev/null
 	cmake --build --preset tsan -j $(JOBS) --target $(notdir $(TSAN_TESTS))
-	set -e; for t in $(TSAN_TESTS); do TSAN_OPTIONS=halt_on_error=1 build/tsan/$$t; done
+	set -e; for t in $(TSAN_TESTS); do TSAN_OPTIONS=halt_on_error=1 build/tsan/$$t --gtest_filter=$(TSAN_SKIP); done
 
 # Serves the example model repository (KServe V2 / Triton protocol) on port 8000 until Ctrl-C.
 PORT ?= 8000
