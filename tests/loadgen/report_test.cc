@@ -39,7 +39,8 @@ BenchResult Sample() {
       l.counters.timeouts = 5;
     }
     l.throughput = 1000.0 / 6;
-    l.server = {true, 1000, 20'000, 1'000, 30'000, 1'000};
+    l.server = {.present = true, .requests = 1000, .executions = 250, .queue_ns = 20'000, .compute_input_ns = 1'000,
+                .compute_infer_ns = 30'000, .compute_output_ns = 1'000};
     l.passed = i < 2;
     l.verdict = l.passed ? "ok" : "error rate 9.50% > 1.00%";
     r.levels.push_back(l);
@@ -112,6 +113,7 @@ TEST(ReportTest, JsonCarriesTheNumbers) {
   EXPECT_FALSE(bool(third["passed"]));
   EXPECT_NEAR(double(third["latency_us"]["p50"]), 1500.0, 1500.0 * 0.004);  // 500th of 3, 6, ..., 3000 us
   EXPECT_NEAR(double(third["server"]["queue_us"]), 20.0, 1e-9);
+  EXPECT_EQ(uint64_t(third["server"]["executions"]), 250u);
   EXPECT_EQ(uint64_t(root["last_good"]["index"]), 1u);
   EXPECT_EQ(double(root["last_good"]["level"]), 4.0);
   EXPECT_EQ(uint64_t(root["totals"]["by_status"]["503"]), 100u);
