@@ -182,6 +182,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smoke run: one round, few iterations")
     ap.add_argument("--only", choices=["resnet", "generation"])
     ap.add_argument("--no-profile", action="store_true", help="skip profiling when a target is missed")
+    ap.add_argument("--peregrine", help="the peregrine CLI to time (default: build/release/src/cli/peregrine)")
     ap.add_argument("--output", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--report-only", action="store_true",
                     help="re-render the report from the last run's bench/.cache/engine_compare.json")
@@ -191,6 +192,9 @@ def main():
         with open(RESULTS) as f:
             return write_report(json.load(f), args)
 
+    if args.peregrine:
+        global PEREGRINE
+        PEREGRINE = os.path.abspath(args.peregrine)
     preflight()
     snapshot_peregrine()
     started = time.time()

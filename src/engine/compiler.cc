@@ -1,12 +1,14 @@
 #include "engine/compiler.h"
 
 #include <algorithm>
+#include <cstring>
 #include <numeric>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/constant_arena.h"
 #include "engine/kernel_registry.h"
 #include "engine/kernels/dnnl/dnnl_util.h"
 #include "engine/kernels/dnnl/reorder.h"
@@ -196,7 +198,7 @@ class PlanBuilder {
 
   absl::Status AddNode(const graph::Node& node) {
     if (CanFold(node)) return Fold(node);
-    CompileContext ctx{node, {}, engine_, static_cast<int>(graph_.opset), request_.options.threads};
+    CompileContext ctx{node, {}, engine_, static_cast<int>(graph_.opset), request_.options.threads, plan_->constants_.get()};
     for (const graph::Value* in : node.inputs) {
       if (in == nullptr) {
         ctx.inputs.push_back(KernelInput{});
@@ -260,7 +262,7 @@ class PlanBuilder {
     }
     // A kernel wants a constant in a oneDNN layout: convert it once, now.
     try {
-      plan_->owned_memory_.push_back(dnnl_util::ReorderToLayout(engine_, *state.known, wanted));
+      plan_->owned_memory_.push_back(dnnl_util::ReorderToLayout(engine_, *state.known, wanted, plan_->constants_.get()));
     } catch (const dnnl::error& e) {
       return absl::InternalError(absl::StrCat("cannot reorder a constant: ", e.what()));
     }
@@ -405,8 +407,9 @@ absl::Status PlanBuilder::Finish() {
   }
   MemoryPlan memory = PlanMemory(lifetimes);
   const size_t scratch_offset = (memory.arena_bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
-  plan_->arena_ = AllocateAligned(scratch_offset + scratch_bytes_);
+  plan_->arena_ = AllocateLarge(scratch_offset + scratch_bytes_);
   char* base = static_cast<char*>(plan_->arena_.get());
+  std::memset(base, 0, scratch_offset + scratch_bytes_);  // fault the pages in now, not in the first run
   plan_->scratch_ = base + scratch_offset;
 
   std::vector<void*> root_ptr(n, nullptr);

@@ -28,6 +28,8 @@
 
 namespace peregrine::engine {
 
+class ConstantArena;
+
 // How a tensor lives inside a plan.
 struct TensorDesc {
   DataType dtype = DataType::kUndefined;
@@ -57,6 +59,9 @@ struct CompileContext {
   const dnnl::engine& engine;
   int opset = 0;    // version of the default ONNX domain the model imports
   int threads = 1;  // intra-op threads the plan runs with
+  // Where compile-time constants the kernel keeps (reordered weights) should live; owned by the
+  // plan and alive as long as its kernels. nullptr: the kernel owns them (oneDNN-allocated memory).
+  ConstantArena* constants = nullptr;
 
   // The input's descriptor; an absent TensorDesc for out-of-range indices.
   const TensorDesc& desc(size_t i) const;

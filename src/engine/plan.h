@@ -14,6 +14,7 @@
 
 #include "oneapi/dnnl/dnnl.hpp"
 
+#include "engine/constant_arena.h"
 #include "engine/kernel.h"
 #include "engine/session.h"
 
@@ -56,6 +57,8 @@ class Plan {
  private:
   friend class PlanBuilder;
 
+  // First member, so destroyed last: kernels and owned_memory_ point into it.
+  std::unique_ptr<ConstantArena> constants_ = std::make_unique<ConstantArena>();
   std::vector<Step> steps_;
   std::vector<void*> slots_;
   std::vector<int> input_slots_;   // per graph input (-1 when the input is unused)

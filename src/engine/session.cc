@@ -1,6 +1,9 @@
 #include "engine/session.h"
 
 #include <omp.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <list>
 #include <thread>
@@ -62,6 +65,12 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Create(std::unique_ptr<graph::
     ASSIGN_OR_RETURN(OptimizeStats stats, Optimize(*graph));
     (void)stats;
   }
+#ifdef __GLIBC__
+  // Loading and folding free about a model's size of heap (protobuf, unfolded initializers) that
+  // glibc keeps. Plans put their weights in fresh mappings (ConstantArena), not in that freed heap,
+  // so hand it back now rather than carry it for the session's life.
+  malloc_trim(0);
+#endif
   return std::unique_ptr<Session>(new Session(std::move(graph), options));
 }
 

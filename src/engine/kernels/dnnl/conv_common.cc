@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "engine/constant_arena.h"
+
 namespace peregrine::engine::dnnl_ops {
 namespace {
 
@@ -88,9 +90,10 @@ dnnl::memory::dims DnnlDilations(const std::vector<int64_t>& onnx_dilations) {
 }
 
 dnnl::memory ReorderConstant(const dnnl::engine& engine, const dnnl::memory::desc& user_md, const void* data,
-                             const dnnl::memory::desc& target_md) {
+                             const dnnl::memory::desc& target_md, ConstantArena* arena) {
   dnnl::memory src(user_md, engine, const_cast<void*>(data));
-  dnnl::memory dst(target_md, engine);
+  dnnl::memory dst = arena ? dnnl::memory(target_md, engine, arena->Allocate(target_md.get_size()))
+                           : dnnl::memory(target_md, engine);
   dnnl::stream stream(engine);
   dnnl::reorder(src, dst).execute(stream, src, dst);
   stream.wait();
@@ -118,7 +121,7 @@ void BindWeights(const CompileContext& ctx, size_t input, int arg, const dnnl::m
                  std::vector<BufferRef>& args) {
   const KernelInput& in = ctx.inputs[input];
   if (in.is_known()) {
-    runner.BindFixed(arg, ReorderConstant(ctx.engine, user_md, in.value->data(), target_md));
+    runner.BindFixed(arg, ReorderConstant(ctx.engine, user_md, in.value->data(), target_md, ctx.constants));
     return;
   }
   const BufferRef region = AddRuntimeReorder(ctx.engine, input, user_md, target_md, kernel);

@@ -40,9 +40,10 @@ absl::StatusOr<std::vector<int64_t>> ForwardWindowOutput(const CompileContext& c
 dnnl::memory::dims Dims(const std::vector<int64_t>& values);
 dnnl::memory::dims DnnlDilations(const std::vector<int64_t>& onnx_dilations);
 
-// Copies constant data described by `user_md` into new memory of layout `target_md` (compile time).
+// Copies constant data described by `user_md` into new memory of layout `target_md` (compile time),
+// placed in `arena` when given (ctx.constants), else owned by the returned memory.
 dnnl::memory ReorderConstant(const dnnl::engine& engine, const dnnl::memory::desc& user_md, const void* data,
-                             const dnnl::memory::desc& target_md);
+                             const dnnl::memory::desc& target_md, ConstantArena* arena = nullptr);
 
 // For an operand only known at run time: adds a step reordering node input `input` (layout
 // `user_md`) into a scratch region of layout `target_md`, and returns that region.

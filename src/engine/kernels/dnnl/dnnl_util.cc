@@ -1,6 +1,7 @@
 #include "engine/kernels/dnnl/dnnl_util.h"
 
 #include "absl/strings/str_cat.h"
+#include "engine/constant_arena.h"
 
 namespace peregrine::engine::dnnl_util {
 
@@ -48,8 +49,9 @@ TensorDesc FromDnnl(DataType dtype, const Shape& shape, const dnnl::memory::desc
   return out;
 }
 
-dnnl::memory ReorderToLayout(const dnnl::engine& engine, const Tensor& tensor, const dnnl::memory::desc& md) {
-  dnnl::memory dst(md, engine);
+dnnl::memory ReorderToLayout(const dnnl::engine& engine, const Tensor& tensor, const dnnl::memory::desc& md,
+                             ConstantArena* arena) {
+  dnnl::memory dst = arena ? dnnl::memory(md, engine, arena->Allocate(md.get_size())) : dnnl::memory(md, engine);
   dnnl::memory src(PlainDesc(md.data_type(), tensor.shape()), engine, const_cast<void*>(tensor.data()));
   dnnl::stream stream(engine);
   dnnl::reorder(src, dst).execute(stream, src, dst);

@@ -114,7 +114,7 @@ absl::StatusOr<dnnl::algorithm> BinaryAlgorithm(const std::string& op) {
 void BindOperand(const CompileContext& ctx, size_t input, int arg, const memory::desc& md, const memory::desc& user_md,
                  dnnl_ops::StepKernel& kernel, dnnl_util::PrimitiveRunner& runner, std::vector<BufferRef>& args) {
   if (ctx.inputs[input].is_known()) {
-    runner.BindFixed(arg, dnnl_ops::ReorderConstant(ctx.engine, user_md, ctx.inputs[input].value->data(), md));
+    runner.BindFixed(arg, dnnl_ops::ReorderConstant(ctx.engine, user_md, ctx.inputs[input].value->data(), md, ctx.constants));
     return;
   }
   runner.Bind(arg, md, ctx.engine);

@@ -148,14 +148,14 @@ absl::StatusOr<CompiledKernel> BuildMatMul(const CompileContext& ctx, const MatM
   args.push_back(BufferRef::Input(0));
   if (b_known) {
     const Tensor b = Scaled(*ctx.inputs[1].value, spec.product_scale);
-    runner.BindFixed(DNNL_ARG_WEIGHTS, dnnl_ops::ReorderConstant(ctx.engine, spec.weights_md, b.data(), pd.weights_desc()));
+    runner.BindFixed(DNNL_ARG_WEIGHTS, dnnl_ops::ReorderConstant(ctx.engine, spec.weights_md, b.data(), pd.weights_desc(), ctx.constants));
   } else {
     runner.Bind(DNNL_ARG_WEIGHTS, pd.weights_desc(), ctx.engine);
     args.push_back(BufferRef::Input(1));
   }
   if (c_known) {
     const Tensor c = Scaled(*ctx.inputs[2].value, spec.c_scale);
-    dnnl::memory c_mem = dnnl_ops::ReorderConstant(ctx.engine, spec.c_md, c.data(), spec.c_md);
+    dnnl::memory c_mem = dnnl_ops::ReorderConstant(ctx.engine, spec.c_md, c.data(), spec.c_md, ctx.constants);
     runner.BindFixed(c_as_bias ? DNNL_ARG_BIAS : (DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1), c_mem);
   } else if (has_c) {
     runner.Bind(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1, spec.c_md, ctx.engine);

@@ -101,7 +101,7 @@ void BindTiled(const CompileContext& ctx, size_t input, int arg, int64_t c, int6
     const float* src = ctx.inputs[input].value->data_as<float>();
     std::vector<float> tiled(static_cast<size_t>(c * times));
     for (int64_t i = 0; i < times; ++i) std::memcpy(tiled.data() + i * c, src, static_cast<size_t>(c) * sizeof(float));
-    runner.BindFixed(arg, dnnl_ops::ReorderConstant(ctx.engine, md, tiled.data(), md));
+    runner.BindFixed(arg, dnnl_ops::ReorderConstant(ctx.engine, md, tiled.data(), md, ctx.constants));
     return;
   }
   const BufferRef region = kernel.ReserveScratch(md.get_size());

@@ -330,7 +330,7 @@ class Builder {
       if (slot.md.is_zero()) continue;
       const memory::desc md = pd.query_md(dnnl::query::exec_arg_md, slot.arg);
       if (slot.constant.has_data()) {
-        step.runner.BindFixed(slot.arg, dnnl_util::ReorderToLayout(ctx_.engine, slot.constant, md));
+        step.runner.BindFixed(slot.arg, dnnl_util::ReorderToLayout(ctx_.engine, slot.constant, md, ctx_.constants));
         continue;
       }
       step.runner.Bind(slot.arg, md, ctx_.engine);
