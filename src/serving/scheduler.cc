@@ -281,7 +281,6 @@ struct Scheduler::State {
   // One per worker (and instance); all fields but cv guarded by mu.
   struct WorkerSlot {
     std::condition_variable cv;  // the queue changed, the instance was released, or shutting down
-    bool sleeping = false;       // waiting on cv
     bool idle = false;           // listed in `idle`: may be woken for work or claimed
     bool claimed = false;        // an inline runner holds the instance
   };
@@ -490,7 +489,6 @@ bool Scheduler::State::TakeWork(size_t index, Work& work) {
 void Scheduler::State::Sleep(size_t index, std::unique_lock<std::mutex>& lock,
                              std::optional<Clock::time_point> until) {
   WorkerSlot& slot = slots[index];
-  slot.sleeping = true;
   slot.idle = true;
   idle.push_back(index);
   if (until) {
@@ -499,7 +497,6 @@ void Scheduler::State::Sleep(size_t index, std::unique_lock<std::mutex>& lock,
     slot.cv.wait(lock);
   }
   while (slot.claimed) slot.cv.wait(lock);
-  slot.sleeping = false;
   if (slot.idle) {  // woken by its time, spuriously, or by shutdown rather than by PopIdle
     slot.idle = false;
     idle.erase(std::find(idle.begin(), idle.end(), index));
@@ -562,10 +559,10 @@ void Scheduler::State::RunInline(size_t index, PendingRequest pending) {
     WorkerSlot& slot = slots[index];
     slot.claimed = false;
     --busy;
-    if (slot.sleeping) {  // always, unless it is still on its way into Sleep
-      slot.idle = true;
-      idle.push_back(index);
-    }
+    // The worker is still in Sleep (a claimed worker cannot leave it): listed as idle again, it can be
+    // woken or claimed as before.
+    slot.idle = true;
+    idle.push_back(index);
     if (!accepting) {
       wake = index;  // it must see the shutdown
     } else if (!queue.empty()) {

@@ -67,7 +67,7 @@ struct SchedulerOptions {
   std::chrono::microseconds default_timeout{0};
   BatchingOptions batching;
   std::shared_ptr<const DerivedOutputs> derived_outputs;  // may be null
-  // Requests of a model whose mean compute time (input copy, engine, output split) is at most this run
+  // Requests of a model whose mean compute time (input copy and engine call) is at most this run
   // on the submitting thread when an instance is idle; zero: never. Ignored with dynamic batching.
   std::chrono::microseconds inline_max_compute{0};
 };
