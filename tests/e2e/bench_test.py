@@ -101,8 +101,9 @@ class BenchAgainstSimpleTest(unittest.TestCase):
                             <= lat["max"], lat)
             self.assertIsNotNone(level["server"], "queue/compute split from the statistics endpoint")
             self.assertGreater(level["server"]["requests"], 0)
-            # `simple` has no dynamic batching: one engine call per request.
-            self.assertEqual(level["server"]["executions"], level["server"]["requests"])
+            # `simple` has no dynamic batching: one engine call per request. The server counts the two a moment
+            # apart, so a snapshot taken while requests complete may see up to one per connection in between.
+            self.assertLessEqual(abs(level["server"]["executions"] - level["server"]["requests"]), level["level"])
             self.assertGreater(level["server"]["compute_infer_us"], 0)
             self.assertGreaterEqual(level["server"]["queue_us"], 0)
             # Measured windows are part of everything sent.
