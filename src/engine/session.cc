@@ -41,6 +41,9 @@ int ResolveThreads(int threads) {
 struct Session::PlanCache {
   std::list<std::unique_ptr<Plan>> entries;
   std::vector<bool> specialized;  // graph inputs whose values select the plan
+  // While profiling, plans dropped from `entries` are kept here: the recorded events point into their
+  // steps until the profile is written.
+  std::vector<std::unique_ptr<Plan>> retired;
 };
 
 Session::Session(std::unique_ptr<graph::Graph> graph, SessionOptions options)
@@ -115,7 +118,10 @@ absl::StatusOr<Plan*> Session::PlanFor(std::span<const Tensor> inputs) {
     auto plan = Compile(request, CpuEngine(), &needs);
     if (plan.ok()) {
       entries.push_front(std::move(*plan));
-      while (entries.size() > std::max<size_t>(1, options_.max_cached_plans)) entries.pop_back();
+      while (entries.size() > std::max<size_t>(1, options_.max_cached_plans)) {
+        if (profiler_) plans_->retired.push_back(std::move(entries.back()));
+        entries.pop_back();
+      }
       return entries.front().get();
     }
     if (!absl::IsFailedPrecondition(plan.status()) || needs == plans_->specialized) return plan.status();

@@ -25,7 +25,7 @@ struct Profiler;
 struct SessionOptions {
   int threads = 1;                  // intra-op threads; <= 0 means all cores
   bool optimize = true;             // run graph passes (folding, fusion); off for debugging
-  size_t max_cached_plans = 16;     // least recently used plans beyond this are dropped
+  size_t max_cached_plans = 16;     // least recently used plans beyond this are dropped (kept while profiling)
   bool profile = false;             // record per-step timings (see WriteProfile)
 };
 

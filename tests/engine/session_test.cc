@@ -191,6 +191,32 @@ TEST(SessionTest, ProfileIsChromeTraceJson) {
   EXPECT_NE(text.find("\"ph\":\"X\""), std::string::npos);
 }
 
+// The trace names the steps of every plan that ran, also of plans the cache has dropped since (it points
+// into their steps: under ASan a dropped plan freed too early fails here).
+TEST(SessionTest, ProfileOutlivesPlansDroppedFromTheCache) {
+  GraphBuilder b;
+  Value* a = b.Input("a", DataType::kFloat32, {{-1, "batch"}, {3, ""}});
+  SessionOptions options;
+  options.profile = true;
+  options.max_cached_plans = 1;
+  auto session = MustCreate(b.Finish({b.Op("Exp", {a})}), options);
+  ASSERT_NE(session, nullptr);
+  std::vector<Tensor> outputs;
+  for (int64_t batch : {2, 1, 5}) {  // each batch size evicts the previous plan
+    std::vector<Tensor> inputs = {Tensor::Zeros(DataType::kFloat32, {batch, 3})};
+    ASSERT_TRUE(session->Run(inputs, outputs).ok());
+  }
+  const std::string path = ::testing::TempDir() + "/profile_evicted.json";
+  ASSERT_TRUE(session->WriteProfile(path).ok());
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t exp_events = 0;
+  for (size_t at = text.find("\"cat\":\"Exp\""); at != std::string::npos; at = text.find("\"cat\":\"Exp\"", at + 1)) {
+    ++exp_events;
+  }
+  EXPECT_EQ(exp_events, 3u) << text;
+}
+
 TEST(LoaderTest, BadFilesGiveClearErrors) {
   auto missing = onnx_import::LoadModel("/nonexistent/model.onnx");
   EXPECT_TRUE(absl::IsNotFound(missing.status()));
