@@ -24,6 +24,7 @@
 #include "serving/derived_outputs.h"
 #include "serving/model_instance.h"
 #include "serving/scheduler.h"
+#include "gated_log.h"
 #include "results.h"
 
 namespace peregrine::serving {
@@ -42,46 +43,18 @@ struct Call {
   std::vector<float> first_values;  // x[r][0] for every row r
 };
 
-class Probe {
+// Every engine call BatchInstance made, held on the gate while it is closed.
+class Probe : public test_support::GatedLog<Call> {
  public:
-  void CloseGate() {
-    std::lock_guard lock(mu_);
-    open_ = false;
-  }
-  void OpenGate() {
-    {
-      std::lock_guard lock(mu_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-  void Enter(Call call) {
-    std::unique_lock lock(mu_);
-    calls_.push_back(std::move(call));
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return open_; });
-  }
-  bool WaitForCalls(size_t n) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, kWait, [&] { return calls_.size() >= n; });
-  }
-  std::vector<Call> calls() const {
-    std::lock_guard lock(mu_);
-    return calls_;
-  }
+  void Enter(Call call) { Record(std::move(call)); }
+  bool WaitForCalls(size_t n) { return WaitForCount(n); }
+  std::vector<Call> calls() const { return entries(); }
   // Rows of each call, in call order.
   std::vector<int64_t> rows() const {
-    std::lock_guard lock(mu_);
     std::vector<int64_t> rows;
-    for (const Call& call : calls_) rows.push_back(call.shape[0]);
+    for (const Call& call : entries()) rows.push_back(call.shape[0]);
     return rows;
   }
-
- private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = true;
-  std::vector<Call> calls_;
 };
 
 // Input "x" FP32 [rows, k] (k any); outputs "double" = 2x [rows, k] and "row_sum" [rows, 1], per row -

@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/session.h"
 #include "serving/model_instance.h"
+#include "gated_log.h"
 #include "results.h"
 
 namespace peregrine::serving {
@@ -36,34 +37,23 @@ constexpr float kThrowValue = -2;                 // FakeInstance throws for thi
 
 // What the fake instances saw: the inputs they ran, in order, and how many ran at once. The gate
 // holds every Run until the test opens it.
-class Probe {
+class Probe : public test_support::GatedLog<float> {
  public:
-  void CloseGate() {
-    std::lock_guard lock(mu_);
-    open_ = false;
-  }
-  void OpenGate() {
-    {
-      std::lock_guard lock(mu_);
-      open_ = true;
-    }
-    cv_.notify_all();
-  }
-
   // Every Run takes at least this long (models a slow model; never used to synchronize).
   void SetRunTime(std::chrono::microseconds t) {
     std::lock_guard lock(mu_);
     run_time_ = t;
   }
 
+  // Counted as running before it waits at the gate, so a test can see runs held there.
   void Enter(float x) {
-    std::unique_lock lock(mu_);
-    ran_.push_back(x);
-    max_running_ = std::max(max_running_, ++running_);
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return open_; });
-    const auto run_time = run_time_;
-    lock.unlock();
+    std::chrono::microseconds run_time;
+    {
+      std::lock_guard lock(mu_);
+      max_running_ = std::max(max_running_, ++running_);
+      run_time = run_time_;
+    }
+    Record(x);
     if (run_time.count() > 0) std::this_thread::sleep_for(run_time);
   }
   void Exit() {
@@ -72,25 +62,16 @@ class Probe {
   }
 
   // True once `n` runs have started (bounded wait).
-  bool WaitForStarted(size_t n) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, kWait, [&] { return ran_.size() >= n; });
-  }
-  std::vector<float> ran() const {
-    std::lock_guard lock(mu_);
-    return ran_;
-  }
+  bool WaitForStarted(size_t n) { return WaitForCount(n); }
+  std::vector<float> ran() const { return entries(); }
   int max_running() const {
     std::lock_guard lock(mu_);
     return max_running_;
   }
 
  private:
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = true;
+  mutable std::mutex mu_;  // guards the fields below
   std::chrono::microseconds run_time_{0};
-  std::vector<float> ran_;
   int running_ = 0;
   int max_running_ = 0;
 };
