@@ -15,8 +15,9 @@ requests (non-2xx, timeouts, connection errors, warm-up included) are summed ove
 
 Peregrine configurations are the model's own config.pbtxt (examples/models/...: dynamic batching on,
 one instance whose intra-op threads are cores / instances) and variants of it written to a temporary
-repository: the dynamic_batching block removed ("off"), and two instances ("2 inst") for the
-instances-by-threads trade-off. The peer is bench/ort_server.mjs at three settings: 1 process x 1 ORT
+repository: the dynamic_batching block removed ("off"), two instances ("2 inst") for the
+instances-by-threads trade-off, and bfloat16 compute ("bf16": the precision parameter, docs/precision.md;
+results within bfloat16's rounding of float32's, not equal to them). The peer is bench/ort_server.mjs at three settings: 1 process x 1 ORT
 thread, 1 x 2, and 2 processes x 1 (node:cluster); its best (highest peak) is compared.
 """
 import argparse
@@ -98,7 +99,9 @@ class Server:
         self.log.close()
 
 
-def variant_config(text, batching, instances):
+def variant_config(text, batching, instances, precision):
+    if precision != "fp32":
+        text += f'parameters {{ key: "precision" value: {{ string_value: "{precision}" }} }}\n'
     if not batching:
         text, n = re.subn(r"\ndynamic_batching \{.*?\n\}\n", "\n", text, flags=re.S)
         assert n == 1, "config has no dynamic_batching block"
@@ -108,18 +111,19 @@ def variant_config(text, batching, instances):
     return text
 
 
-def peregrine_server(args, tmp, model, label, batching, instances):
+def peregrine_server(args, tmp, model, label, batching, instances, precision="fp32"):
     repo = os.path.join(tmp, label.replace(" ", "_"))
     os.makedirs(os.path.join(repo, model, "1"))
     os.symlink(os.path.join(MODELS, model, "1", "model.onnx"), os.path.join(repo, model, "1", "model.onnx"))
     with open(os.path.join(MODELS, model, "config.pbtxt")) as f:
-        config = variant_config(f.read(), batching, instances)
+        config = variant_config(f.read(), batching, instances, precision)
     with open(os.path.join(repo, model, "config.pbtxt"), "w") as f:
         f.write(config)
     port_file = os.path.join(tmp, label.replace(" ", "_") + ".port")
     argv = [args.bin, "serve", "--model-repository", repo, "--http-address", "127.0.0.1", "--http-port", "0",
             "--port-file", port_file]
-    return Server(label, "peregrine", f"{instances} inst, batching {'on' if batching else 'off'}", argv, port_file)
+    setting = f"{instances} inst, batching {'on' if batching else 'off'}" + ("" if precision == "fp32" else f", {precision}")
+    return Server(label, "peregrine", setting, argv, port_file)
 
 
 def peer_server(tmp, model, threads, workers):
@@ -197,6 +201,8 @@ def measure_model(args, tmp, model, variant, timing):
     if variant == "small":
         servers += [peregrine_server(args, tmp, model, "Peregrine batching off 2 inst", False, 2),
                     peregrine_server(args, tmp, model, "Peregrine batching on 2 inst", True, 2)]
+    if args.bf16:
+        servers.append(peregrine_server(args, tmp, model, "Peregrine batching on bf16", True, 1, "bf16"))
     servers += [peer_server(tmp, model, 1, 1), peer_server(tmp, model, 2, 1), peer_server(tmp, model, 1, 2)]
     results = {}
     try:
@@ -251,8 +257,10 @@ def peak_at(m, label):
     return max(CONCURRENCY, key=lambda c: cell(m, label, c)["rps"])
 
 
-def best(m, kind):
-    return max((label for label in m["labels"] if m["kinds"][label] == kind), key=lambda label: peak(m, label))
+def best(m, kind, bf16=False):
+    """The highest-peak setting of `kind`; among float32 settings unless `bf16`."""
+    return max((label for label in m["labels"] if m["kinds"][label] == kind and ("bf16" in label) == bf16),
+               key=lambda label: peak(m, label))
 
 
 def ratio_list(m, a, b):
@@ -286,11 +294,18 @@ def markdown(run):
     for m in measured:
         mine, peer = best(m, "peregrine"), best(m, "peer")
         ratio = peak(m, mine) / peak(m, peer)
-        lines.append(f"- {m['model']}: Peregrine's peak throughput ≥ 1.5× the peer's, each at its best setting: "
-                     f"**{'met' if ratio >= 1.5 else 'missed'}** ({ratio:.2f}×: Peregrine {peak(m, mine):,.0f} "
-                     f"inferences/s, {m['settings'][mine]}, c={peak_at(m, mine)}; peer {peak(m, peer):,.0f}, "
-                     f"{m['settings'][peer]}, c={peak_at(m, peer)}). The model's own config peaks at "
-                     f"{peak(m, on):,.0f} ({peak(m, on) / peak(m, peer):.2f}× the peer's best).")
+        line = (f"- {m['model']}: Peregrine's peak throughput ≥ 1.5× the peer's, each at its best setting, both in "
+                f"float32: **{'met' if ratio >= 1.5 else 'missed'}** ({ratio:.2f}×: Peregrine {peak(m, mine):,.0f} "
+                f"inferences/s, {m['settings'][mine]}, c={peak_at(m, mine)}; peer {peak(m, peer):,.0f}, "
+                f"{m['settings'][peer]}, c={peak_at(m, peer)}). The model's own config peaks at "
+                f"{peak(m, on):,.0f} ({peak(m, on) / peak(m, peer):.2f}× the peer's best).")
+        if any("bf16" in label for label in m["labels"]):
+            mine16 = best(m, "peregrine", bf16=True)
+            ratio16 = peak(m, mine16) / peak(m, peer)
+            line += (f" With bfloat16 compute (Peregrine's precision parameter; the peer has no such option on "
+                     f"CPU): **{'met' if ratio16 >= 1.5 else 'missed'}** ({ratio16:.2f}×: {peak(m, mine16):,.0f} "
+                     f"inferences/s, {m['settings'][mine16]}, c={peak_at(m, mine16)}).")
+        lines.append(line)
     lines.append(f"- Zero failed requests at every level: **{'met' if total_failed == 0 else 'missed'}** "
                  f"({total_failed} failed of {sum(v['requests'] for m in measured for v in m['cells'].values()):,}).")
     runs = sum(len(v["runs"]) for m in measured for v in m["cells"].values())
@@ -343,6 +358,8 @@ def main():
     ap.add_argument("--results", help="raw results are written here (default bench/.cache/batching_compare.json, "
                     "batching_compare_quick.json with --quick)")
     ap.add_argument("--render", action="store_true", help="only rewrite the docs section from --results")
+    ap.add_argument("--no-bf16", dest="bf16", action="store_false",
+                    help="leave out the bfloat16 server (Peregrine batching on bf16)")
     ap.add_argument("--no-docs", action="store_true")
     args = ap.parse_args()
     if args.results is None:
@@ -374,7 +391,7 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
         command = "/usr/bin/python3 bench/batching_compare.py " + (
             "--quick" if args.quick else f"--rounds {args.rounds} --seconds {args.seconds}"
-            + (f" --only {args.only}" if args.only else ""))
+            + (f" --only {args.only}" if args.only else "") + ("" if args.bf16 else " --no-bf16"))
         run = {"command": command,
                "date": time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(started)),
                "minutes": (time.time() - started) / 60, "cores": len(os.sched_getaffinity(0)), "load_before": load_before,

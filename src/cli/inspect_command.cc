@@ -15,6 +15,7 @@ struct InspectFlags {
   std::string model;
   std::vector<std::string> dims;  // SYMBOL=SIZE
   int threads = 1;
+  std::string precision = "fp32";
   bool json = false;
 };
 
@@ -83,7 +84,9 @@ void PrintText(const engine::ModelSummary& s) {
   std::cout << ", " << HumanBytes(static_cast<double>(s.parameter_bytes)) << " in " << s.initializers << " initializers\n";
   PrintFlops(s.flops);
   if (s.compiled) {
-    std::cout << "plan:        " << s.plan.steps << " steps, " << s.plan.reorders << " reorders, arena "
+    std::cout << "plan:        " << s.plan.steps << " steps"
+              << (s.plan.bf16_steps > 0 ? absl::StrCat(" (", s.plan.bf16_steps, " in bf16)") : "") << ", "
+              << s.plan.reorders << " reorders, arena "
               << HumanBytes(static_cast<double>(s.plan.arena_bytes)) << " (" << s.plan.arena_bytes << " bytes), scratch "
               << HumanBytes(static_cast<double>(s.plan.scratch_bytes)) << "\n";
   } else {
@@ -96,6 +99,7 @@ void Inspect(const InspectFlags& flags) {
   engine::ModelSummaryOptions options;
   options.dims = ParseDimFlags(flags.dims);
   options.threads = flags.threads;
+  options.precision = *engine::ParsePrecision(flags.precision);  // validated by the option's check
   auto summary = engine::SummarizeModelFile(flags.model, options);
   if (!summary.ok()) throw CommandError{std::string(summary.status().message())};
   for (const auto& [symbol, size] : options.dims) {
@@ -120,6 +124,9 @@ void AddInspectCommand(CLI::App& app) {
   cmd->add_option("model", flags->model, "ONNX model file")->required()->check(CLI::ExistingFile);
   cmd->add_option("--dim", flags->dims, "Size of a symbolic input dimension, as SYMBOL=SIZE (default 1 for each)");
   cmd->add_option("--threads,-t", flags->threads, "Intra-op threads of the compiled plan (0 = all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--precision", flags->precision, "Precision of the compiled plan: fp32, or bf16 (see docs/precision.md)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   cmd->add_flag("--json", flags->json, "Print one JSON object instead of text");
   cmd->callback([flags] { Inspect(*flags); });
 }

@@ -24,6 +24,7 @@ struct RunFlags {
   std::vector<std::string> dims;    // SYMBOL=SIZE for generated inputs
   bool random_inputs = false;
   int threads = 1;
+  std::string precision = "fp32";
   int repeat = 1;
   int warmup = 0;
   bool no_optimize = false;
@@ -105,6 +106,7 @@ double Percentile(std::vector<double> values, double p) {
 void Run(const RunFlags& flags) {
   engine::SessionOptions options;
   options.threads = flags.threads;
+  options.precision = Check(engine::ParsePrecision(flags.precision));
   options.optimize = !flags.no_optimize;
   options.profile = !flags.profile.empty();
   auto session = Check(engine::Session::Create(flags.model, options));
@@ -124,9 +126,10 @@ void Run(const RunFlags& flags) {
       Check(WriteNpy((std::filesystem::path(flags.output_dir) / (session->outputs()[i].name + ".npy")).string(), outputs[i]));
     }
   }
-  std::cout << absl::StrFormat("time: min %.4f ms, p50 %.4f ms, p90 %.4f ms over %d runs (%d threads)\n",
+  std::cout << absl::StrFormat("time: min %.4f ms, p50 %.4f ms, p90 %.4f ms over %d runs (%d threads, %s)\n",
                                *std::min_element(millis.begin(), millis.end()), Percentile(millis, 0.5),
-                               Percentile(millis, 0.9), static_cast<int>(millis.size()), session->options().threads);
+                               Percentile(millis, 0.9), static_cast<int>(millis.size()), session->options().threads,
+                               engine::PrecisionName(session->options().precision));
   if (!flags.profile.empty()) {
     Check(session->WriteProfile(flags.profile));
     std::cout << "profile: " << flags.profile << "\n";
@@ -156,6 +159,9 @@ void AddRunCommand(CLI::App& app) {
   cmd->add_flag("--random", flags->random_inputs, "Fill inputs not given with --input with random values");
   cmd->add_option("--dim", flags->dims, "Size of a symbolic dimension for --random, as SYMBOL=SIZE (e.g. batch=8)");
   cmd->add_option("--threads,-t", flags->threads, "Intra-op threads (0 = all cores)")->check(CLI::Range(0, 1024));
+  cmd->add_option("--precision", flags->precision, "fp32, or bf16 where the CPU has native bfloat16 (see docs/precision.md)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   cmd->add_option("--repeat,-r", flags->repeat, "Timed runs")->check(CLI::Range(1, 1000000));
   cmd->add_option("--warmup", flags->warmup, "Untimed runs before the timed ones")->check(CLI::Range(0, 1000000));
   cmd->add_flag("--no-optimize", flags->no_optimize, "Skip graph optimisation (folding, fusion)");

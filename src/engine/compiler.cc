@@ -188,6 +188,16 @@ class PlanBuilder {
     return last;
   }
 
+  // True when a kernel hands on a float32 value held as bf16 (it computed in bfloat16).
+  static bool WritesBfloat16(const std::vector<TensorDesc>& outputs) {
+    for (const TensorDesc& out : outputs) {
+      if (out.dtype == DataType::kFloat32 && !out.is_plain() && out.layout.data_type() == dnnl::memory::data_type::bf16) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   static std::string DescribeShapes(const std::vector<KernelInput>& inputs, const std::vector<TensorDesc>& outputs) {
     auto fmt = [](const TensorDesc& d) { return d.present() ? ShapeToString(d.shape) : std::string("-"); };
     std::vector<std::string> in, out;
@@ -198,7 +208,8 @@ class PlanBuilder {
 
   absl::Status AddNode(const graph::Node& node) {
     if (CanFold(node)) return Fold(node);
-    CompileContext ctx{node, {}, engine_, static_cast<int>(graph_.opset), request_.options.threads, plan_->constants_.get()};
+    CompileContext ctx{node, {}, engine_, static_cast<int>(graph_.opset), request_.options.threads,
+                       plan_->constants_.get(), request_.options.precision};
     for (const graph::Value* in : node.inputs) {
       if (in == nullptr) {
         ctx.inputs.push_back(KernelInput{});
@@ -221,6 +232,7 @@ class PlanBuilder {
       pending.step.input_slots.push_back(buffer);
     }
     scratch_bytes_ = std::max(scratch_bytes_, compiled.scratch_bytes);
+    bf16_steps_ += WritesBfloat16(compiled.outputs) ? 1 : 0;
     pending.step.kernel = std::move(compiled.kernel);
     pending.alias_input = compiled.alias_input;
     pending.alias_required = compiled.alias_required;
@@ -330,6 +342,7 @@ class PlanBuilder {
   std::vector<int> output_buffers_;
   std::vector<bool> output_bound_;
   size_t scratch_bytes_ = 0;
+  size_t bf16_steps_ = 0;  // steps writing float32 values as bf16 (Precision::kBfloat16)
 
  public:
   // Output buffers exist before the nodes are walked so producers can write straight into them.
@@ -426,7 +439,7 @@ absl::Status PlanBuilder::Finish() {
     reorders += p.step.op_type == "Reorder" ? 1 : 0;
     plan_->steps_.push_back(std::move(p.step));
   }
-  plan_->stats_ = PlanStats{plan_->steps_.size(), memory.arena_bytes, scratch_bytes_, reorders};
+  plan_->stats_ = PlanStats{plan_->steps_.size(), memory.arena_bytes, scratch_bytes_, reorders, bf16_steps_};
   return absl::OkStatus();
 }
 

@@ -9,6 +9,7 @@
 #include "oneapi/dnnl/dnnl.hpp"
 
 #include "engine/plan.h"
+#include "engine/precision.h"
 #include "graph/ir.h"
 
 namespace peregrine::engine {
@@ -18,6 +19,7 @@ struct CompileOptions {
   // Evaluate at compile time every node whose inputs are all known (constants, shapes, specialised
   // inputs) instead of emitting a step for it.
   bool fold = true;
+  Precision precision = Precision::kFloat32;  // already resolved for this CPU (EffectivePrecision)
 };
 
 struct CompileRequest {

@@ -23,6 +23,7 @@
 #include "oneapi/dnnl/dnnl.hpp"
 
 #include "common/status.h"
+#include "engine/precision.h"
 #include "graph/ir.h"
 #include "tensor/tensor.h"
 
@@ -34,8 +35,9 @@ class ConstantArena;
 struct TensorDesc {
   DataType dtype = DataType::kUndefined;
   Shape shape;
-  // oneDNN memory layout when the tensor is kept in a oneDNN-specific (e.g. blocked nChw16c) layout.
-  // A zero desc (the default) means dense row-major, which every kernel understands.
+  // oneDNN memory layout when the tensor is kept in a oneDNN-specific (e.g. blocked nChw16c) layout,
+  // or in another element type than `dtype` (float32 activations held as bf16 between bfloat16
+  // convolutions). A zero desc (the default) means dense row-major `dtype`, which every kernel understands.
   dnnl::memory::desc layout;
 
   bool is_plain() const { return layout.is_zero(); }
@@ -62,6 +64,10 @@ struct CompileContext {
   // Where compile-time constants the kernel keeps (reordered weights) should live; owned by the
   // plan and alive as long as its kernels. nullptr: the kernel owns them (oneDNN-allocated memory).
   ConstantArena* constants = nullptr;
+  // Kernels that support it (Conv) compute in bfloat16 when this is kBfloat16, which the session
+  // sets only on CPUs with native bfloat16; their blocked layouts then carry bf16 data (see
+  // TensorDesc::layout) and the compiler's reorders convert at the edges.
+  Precision precision = Precision::kFloat32;
 
   // The input's descriptor; an absent TensorDesc for out-of-range indices.
   const TensorDesc& desc(size_t i) const;

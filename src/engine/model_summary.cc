@@ -233,6 +233,7 @@ void CompilePlan(std::unique_ptr<graph::Graph> graph, const ModelSummaryOptions&
   }
   SessionOptions session_options;
   session_options.threads = options.threads;
+  session_options.precision = options.precision;
   session_options.optimize = false;  // already optimised, so the counts above describe what runs
   auto session = Session::Create(std::move(graph), session_options);
   absl::Status status = session.ok() ? (*session)->Prepare(*inputs) : session.status();
@@ -366,7 +367,8 @@ std::string OptimizeJson(const ModelSummary& s) {
 std::string PlanJson(const ModelSummary& s) {
   return absl::StrCat("{\"compiled\":", s.compiled ? "true" : "false", ",\"error\":", Quote(s.compile_error),
                       ",\"steps\":", s.plan.steps, ",\"arena_bytes\":", s.plan.arena_bytes,
-                      ",\"scratch_bytes\":", s.plan.scratch_bytes, ",\"reorders\":", s.plan.reorders, "}");
+                      ",\"scratch_bytes\":", s.plan.scratch_bytes, ",\"reorders\":", s.plan.reorders,
+                      ",\"bf16_steps\":", s.plan.bf16_steps, "}");
 }
 
 }  // namespace

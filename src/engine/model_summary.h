@@ -29,6 +29,7 @@ struct ModelSummaryOptions {
   std::map<std::string, int64_t> dims;  // sizes of symbolic dimensions, e.g. {"batch", 8}
   int64_t default_dim = 1;              // size of every symbolic or unknown input dimension not in `dims`
   int threads = 1;                      // intra-op threads of the plan that is compiled
+  Precision precision = Precision::kFloat32;  // asked for; plan.bf16_steps shows what it got
   bool compile = true;                  // compile a plan (off: only what the graph itself says)
   // Inputs larger than this are not allocated: the plan is not compiled and compile_error says why.
   int64_t max_input_elements = int64_t{1} << 28;

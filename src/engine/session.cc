@@ -49,6 +49,7 @@ struct Session::PlanCache {
 Session::Session(std::unique_ptr<graph::Graph> graph, SessionOptions options)
     : graph_(std::move(graph)), options_(options), plans_(std::make_unique<PlanCache>()) {
   options_.threads = ResolveThreads(options_.threads);
+  options_.precision = EffectivePrecision(options_.precision);
   for (const graph::Value* v : graph_->inputs) inputs_.push_back(InfoOf(*v));
   for (const graph::Value* v : graph_->outputs) outputs_.push_back(InfoOf(*v));
   plans_->specialized.assign(graph_->inputs.size(), false);
@@ -114,7 +115,7 @@ absl::StatusOr<Plan*> Session::PlanFor(std::span<const Tensor> inputs) {
   // Each retry specialises at least one more input, so this ends.
   for (size_t attempt = 0; attempt <= inputs.size(); ++attempt) {
     std::vector<bool> needs = plans_->specialized;
-    CompileRequest request{graph_.get(), inputs, plans_->specialized, CompileOptions{options_.threads, true}};
+    CompileRequest request{graph_.get(), inputs, plans_->specialized, CompileOptions{options_.threads, true, options_.precision}};
     auto plan = Compile(request, CpuEngine(), &needs);
     if (plan.ok()) {
       entries.push_front(std::move(*plan));

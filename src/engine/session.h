@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/precision.h"
 #include "graph/ir.h"
 #include "tensor/tensor.h"
 
@@ -27,6 +28,9 @@ struct SessionOptions {
   bool optimize = true;             // run graph passes (folding, fusion); off for debugging
   size_t max_cached_plans = 16;     // least recently used plans beyond this are dropped (kept while profiling)
   bool profile = false;             // record per-step timings (see WriteProfile)
+  // Arithmetic precision (see precision.h). Resolved at creation like `threads`: bf16 becomes fp32
+  // where the CPU has no native bfloat16, and options() reports what the session runs with.
+  Precision precision = Precision::kFloat32;
 };
 
 // Name, dtype and declared shape (-1 for symbolic/unknown dims) of a model input or output.
@@ -42,6 +46,7 @@ struct PlanStats {
   size_t arena_bytes = 0;
   size_t scratch_bytes = 0;
   size_t reorders = 0;
+  size_t bf16_steps = 0;  // steps computing in bfloat16 (Precision::kBfloat16)
 };
 
 class Session {

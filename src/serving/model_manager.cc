@@ -113,8 +113,15 @@ struct ModelManager::Impl {
                      ChooseInstanceThreads(config, instances, options.threads_per_instance, cores));
     engine::SessionOptions session_options;
     session_options.threads = threads.threads;
+    ASSIGN_OR_RETURN(session_options.precision, RequestedPrecision(config));
     std::vector<std::unique_ptr<engine::Session>> sessions;
     ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> first, engine::Session::Create(path.string(), session_options));
+    if (session_options.precision != engine::Precision::kFloat32) {
+      const engine::Precision effective = first->options().precision;
+      std::fprintf(stderr, "peregrine: model '%s' version %lld: precision %s%s\n", dir.name.c_str(),
+                   static_cast<long long>(version), std::string(engine::PrecisionName(effective)).c_str(),
+                   effective == session_options.precision ? "" : " (bf16 asked for; this CPU has no native bfloat16)");
+    }
     // Derived outputs (derived_outputs.h) are listed after the model's own, in the config and metadata too.
     ASSIGN_OR_RETURN(std::shared_ptr<const DerivedOutputs> derived, DerivedOutputs::FromConfig(config, first->outputs()));
     const std::vector<engine::TensorInfo> outputs = DerivedOutputs::AllOutputs(first->outputs(), derived.get());

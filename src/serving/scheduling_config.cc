@@ -16,6 +16,7 @@ namespace peregrine::serving {
 namespace {
 
 constexpr char kIntraOpThreads[] = "intra_op_threads";
+constexpr char kPrecision[] = "precision";
 
 // The queue policy in force: the dynamic batcher's when there is one, else Peregrine's queue_policy.
 const config::ModelQueuePolicy& QueuePolicy(const config::ModelConfig& config) {
@@ -72,6 +73,16 @@ absl::StatusOr<InstanceThreads> ChooseInstanceThreads(const config::ModelConfig&
   }
   choice.oversubscribed = static_cast<long>(instances) * choice.threads > cores;
   return choice;
+}
+
+absl::StatusOr<engine::Precision> RequestedPrecision(const config::ModelConfig& config) {
+  auto it = config.parameters().find(kPrecision);
+  if (it == config.parameters().end()) return engine::Precision::kFloat32;
+  absl::StatusOr<engine::Precision> precision = engine::ParsePrecision(it->second.string_value());
+  if (!precision.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("parameters[\"", kPrecision, "\"]: ", precision.status().message()));
+  }
+  return *precision;
 }
 
 SchedulerOptions SchedulerOptionsFromConfig(const config::ModelConfig& config, size_t default_max_queue_size,

@@ -13,6 +13,9 @@
 // Trade-off (measured in docs/benchmarks.md, batching_compare): more instances overlap requests (and the
 // HTTP work around them) but each runs slower; more threads per instance lower one request's latency but
 // parallelize small ops poorly.
+//
+// Precision. parameters { key: "precision" value: { string_value: "bf16" } } asks for bfloat16 compute
+// (engine/precision.h, docs/precision.md); "fp32", the default, is exact.
 #pragma once
 
 #include <cstddef>
@@ -21,6 +24,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "engine/precision.h"
 #include "proto/model_config.pb.h"
 #include "serving/derived_outputs.h"
 #include "serving/scheduler.h"
@@ -40,6 +44,10 @@ struct InstanceThreads {
 // InvalidArgument when the intra_op_threads parameter is not an integer within 1..1024.
 absl::StatusOr<InstanceThreads> ChooseInstanceThreads(const config::ModelConfig& config, int instances,
                                                       int server_threads_per_instance, int cores);
+
+// The precision the config asks for; InvalidArgument for a value other than "fp32" or "bf16". The
+// session may still run float32 where the CPU lacks native bfloat16 (Session::options() says).
+absl::StatusOr<engine::Precision> RequestedPrecision(const config::ModelConfig& config);
 
 // The scheduler options of a completed config:
 //  - queue: dynamic_batching.default_queue_policy when batching, else queue_policy; a max_queue_size of

@@ -47,6 +47,7 @@ struct Args {
   std::string expected;
   bool update_expected = false;
   std::string known_failures;
+  std::string precision = "fp32";
 };
 
 std::string DefaultRealModelsDir() {
@@ -63,6 +64,10 @@ void AddOptions(CLI::App& app, Args& a) {
   app.add_option("--real-models", a.real_models, "where the real suite's models are extracted ($ONNX_MODELS, ~/.onnx/models)");
   app.add_option("--filter", a.filter, "ECMAScript regex searched in the test name and in suite/test");
   app.add_option("--threads", a.run.threads, "intra-op threads per session")->capture_default_str();
+  app.add_option("--precision", a.precision, "fp32, or bf16: sessions compute in bfloat16, comparisons allow its "
+                 "rounding, and a test passes only if a step ran in bfloat16 (select tests with Conv)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   app.add_option("--runs", a.run.runs, "times each data set runs on one session (later runs reuse the plan)")
       ->capture_default_str();
   app.add_option("--jobs,-j", a.isolate.jobs, "tests run at once (each in its own process)")->capture_default_str();
@@ -226,6 +231,7 @@ int Run(Args& a, const std::string& command) {
     return kExitError;
   }
   a.run.optimize = !a.no_optimize;
+  a.run.precision = *engine::ParsePrecision(a.precision);  // validated by the option's check
   size_t done = 0;
   auto progress = [&](const TestResult& r) { PrintProgress(r, a.verbose, ++done, tests->size()); };
   std::vector<TestResult> results = a.no_isolate ? RunInProcess(*tests, a.run, progress)

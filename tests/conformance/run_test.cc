@@ -128,6 +128,7 @@ void RunChecked(const TestCase& test, const RunOptions& options, TestResult& res
   engine::SessionOptions session_options;
   session_options.threads = options.threads;
   session_options.optimize = options.optimize;
+  session_options.precision = options.precision;
   absl::StatusOr<std::unique_ptr<engine::Session>> session = engine::Session::Create(test.model_path, session_options);
   if (!session.ok()) return Classify(session.status(), "load", result, test.model_path);
   if (test.data_sets.empty()) {
@@ -135,8 +136,16 @@ void RunChecked(const TestCase& test, const RunOptions& options, TestResult& res
     result.message = "no test_data_set_* directory";
     return;
   }
+  const bool bf16 = (*session)->options().precision == engine::Precision::kBfloat16;
+  const double widen = options.precision == engine::Precision::kBfloat16 ? kBfloat16Tolerance : 0;
+  const Tolerance tolerance{test.rtol + widen, test.atol + widen};
   for (const std::string& data_set : test.data_sets) {
-    if (!RunDataSet(**session, *info, data_set, options.runs, Tolerance{test.rtol, test.atol}, result)) return;
+    if (!RunDataSet(**session, *info, data_set, options.runs, tolerance, result)) return;
+  }
+  if (bf16 && (*session)->last_plan_stats().bf16_steps == 0) {
+    result.outcome = Outcome::kFail;
+    result.message = "asked for bf16, but no step computed in bfloat16";
+    return;
   }
   result.outcome = Outcome::kPass;
   result.message.clear();

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/precision.h"
 #include "result.h"
 #include "test_case.h"
 
@@ -22,7 +23,15 @@ struct RunOptions {
   int threads = 1;        // SessionOptions::threads
   bool optimize = true;   // SessionOptions::optimize
   int runs = 2;           // times each data set is run (and checked) on one session: plan reuse is tested too
+  // SessionOptions::precision. With bf16 every comparison also accepts bfloat16's rounding
+  // (kBfloat16Tolerance), and a test passes only if its session really computed in bfloat16 where
+  // the CPU can (so the run checks the bfloat16 kernels, not a float32 fallback).
+  engine::Precision precision = engine::Precision::kFloat32;
 };
+
+// Added to each test's own tolerance in bf16 runs: an 8-bit mantissa rounds inputs and weights by up
+// to 2^-9 relative, and sums of many such products drift by a few times that.
+inline constexpr double kBfloat16Tolerance = 2e-2;
 
 TestResult RunTest(const TestCase& test, const RunOptions& options);
 

@@ -173,6 +173,74 @@ TEST(SessionTest, GraphOutputThatIsAnInputOrConstantIsCopied) {
   EXPECT_EQ(outputs[2].data_as<float>()[0], 0);
 }
 
+// Deterministic values in [-1, 1).
+Tensor Ramp(const Shape& shape, int seed) {
+  Tensor t = Tensor::Zeros(DataType::kFloat32, shape);
+  uint32_t state = 2654435761u * static_cast<uint32_t>(seed + 1);
+  for (float& v : t.mutable_values<float>()) {
+    state = state * 1664525u + 1013904223u;
+    v = static_cast<float>(state >> 8) / static_cast<float>(1u << 23) - 1.0f;
+  }
+  return t;
+}
+
+void SetInts(Value* v, const std::string& name, std::vector<int64_t> ints) {
+  graph::Attribute a;
+  a.kind = graph::Attribute::Kind::kInts;
+  a.ints = std::move(ints);
+  v->producer->attributes[name] = a;
+}
+
+// Conv -> MaxPool -> Conv, with the first convolution's output also read by Flatten (a kernel that
+// only reads plain float32) and the last one a graph output: in bf16 every edge between a bfloat16
+// step and a float32 reader converts, and the answers stay within bfloat16's rounding of float32's.
+TEST(SessionTest, Bfloat16ConvolutionsConvertAtTheirEdges) {
+  auto build = [] {
+    GraphBuilder b;
+    Value* x = b.Input("x", DataType::kFloat32, {{2, ""}, {4, ""}, {6, ""}, {6, ""}});
+    Value* c1 = b.Op("Conv", {x, b.g->AddConstant("w1", Ramp({8, 4, 3, 3}, 1)), b.g->AddConstant("b1", Ramp({8}, 2))});
+    SetInts(c1, "pads", {1, 1, 1, 1});
+    Value* pooled = b.Op("MaxPool", {c1});
+    SetInts(pooled, "kernel_shape", {2, 2});
+    SetInts(pooled, "strides", {2, 2});
+    Value* c2 = b.Op("Conv", {pooled, b.g->AddConstant("w2", Ramp({4, 8, 1, 1}, 3))});
+    return b.Finish({c2, b.Op("Flatten", {c1}), pooled});
+  };
+  SessionOptions bf16;
+  bf16.precision = Precision::kBfloat16;
+  auto exact = MustCreate(build());
+  auto rounded = MustCreate(build(), bf16);
+  ASSERT_NE(exact, nullptr);
+  ASSERT_NE(rounded, nullptr);
+  EXPECT_EQ(rounded->options().precision, EffectivePrecision(Precision::kBfloat16));
+  std::vector<Tensor> inputs = {Ramp({2, 4, 6, 6}, 4)}, want, got;
+  ASSERT_TRUE(exact->Run(inputs, want).ok());
+  ASSERT_TRUE(rounded->Run(inputs, got).ok());
+  EXPECT_EQ(exact->last_plan_stats().bf16_steps, 0u);
+  if (HasNativeBfloat16()) EXPECT_EQ(rounded->last_plan_stats().bf16_steps, 3u);  // both Convs and the MaxPool
+  ASSERT_EQ(got.size(), 3u);
+  for (size_t o = 0; o < got.size(); ++o) {
+    ASSERT_EQ(got[o].shape(), want[o].shape()) << o;
+    const auto w = want[o].values<float>();
+    const auto g = got[o].values<float>();
+    double worst = 0, scale = 1;
+    for (size_t i = 0; i < w.size(); ++i) {
+      worst = std::max(worst, static_cast<double>(std::abs(g[i] - w[i])));
+      scale = std::max(scale, static_cast<double>(std::abs(w[i])));
+    }
+    EXPECT_LE(worst / scale, 1e-2) << "output " << o;
+    EXPECT_GT(std::abs(w[0]) + std::abs(w[w.size() - 1]), 0) << "outputs should not be trivially zero";
+  }
+}
+
+TEST(SessionTest, PrecisionNames) {
+  EXPECT_EQ(*ParsePrecision("fp32"), Precision::kFloat32);
+  EXPECT_EQ(*ParsePrecision("bf16"), Precision::kBfloat16);
+  EXPECT_EQ(ParsePrecision("fp16").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(PrecisionName(Precision::kBfloat16), "bf16");
+  EXPECT_EQ(EffectivePrecision(Precision::kFloat32), Precision::kFloat32);
+}
+
 TEST(SessionTest, ProfileIsChromeTraceJson) {
   GraphBuilder b;
   Value* x = b.Input("x", DataType::kFloat32, {{4, ""}});

@@ -69,6 +69,21 @@ TEST(SchedulingConfigTest, BadThreadParameterNamesIt) {
   EXPECT_GE(AvailableCores(), 1);
 }
 
+TEST(SchedulingConfigTest, PrecisionParameter) {
+  auto precision = [](const std::string& value) {
+    return RequestedPrecision(Parse(R"(parameters { key: "precision" value: { string_value: ")" + value + "\" } }"));
+  };
+  EXPECT_EQ(*RequestedPrecision(Parse("")), engine::Precision::kFloat32);
+  EXPECT_EQ(*precision("fp32"), engine::Precision::kFloat32);
+  EXPECT_EQ(*precision("bf16"), engine::Precision::kBfloat16);
+  for (const char* bad : {"fp16", "BF16", "", "int8"}) {
+    auto status = precision(bad).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(status.message().find("precision"), absl::string_view::npos) << status;
+    EXPECT_NE(status.message().find("fp32 or bf16"), absl::string_view::npos) << status;
+  }
+}
+
 std::vector<WarmupSample> OneSample() {
   WarmupSample sample;
   sample.name = "s";

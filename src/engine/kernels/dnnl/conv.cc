@@ -1,4 +1,5 @@
-// Conv and ConvTranspose on oneDNN (float32).
+// Conv and ConvTranspose on oneDNN, in float32, or in bfloat16 with float32 accumulation when the
+// session's precision is bf16 (activations and weights bf16, bias float32).
 //
 // Activations use format_tag::any so oneDNN picks its fastest blocked layouts; the chosen source
 // layout is declared as the wanted input layout and the destination layout is passed on to the
@@ -140,11 +141,13 @@ template <typename P>
 absl::StatusOr<CompiledKernel> BuildConv(const CompileContext& ctx, const ConvPlan& plan, dnnl::algorithm alg) {
   const Shape& x = ctx.desc(0).shape;
   const bool has_bias = ctx.has_input(2);
-  memory::desc src_md(dnnl_util::ToDims(x), kF32, memory::format_tag::any);
-  memory::desc dst_md(dnnl_util::ToDims(plan.out_shape), kF32, memory::format_tag::any);
-  memory::desc weights_md(plan.weights_dims, kF32, memory::format_tag::any);
+  // In bf16 the activation layouts carry bf16 data; the compiler converts where a neighbour wants float32.
+  const memory::data_type act = ctx.precision == Precision::kBfloat16 ? memory::data_type::bf16 : kF32;
+  memory::desc src_md(dnnl_util::ToDims(x), act, memory::format_tag::any);
+  memory::desc weights_md(plan.weights_dims, act, memory::format_tag::any);
   memory::desc bias_md = has_bias ? memory::desc({plan.out_shape[1]}, kF32, memory::format_tag::a) : memory::desc();
   ASSIGN_OR_RETURN(dnnl_ops::FusedPostOps fused, dnnl_ops::TranslatePostOps(ctx, DataType::kFloat32, plan.out_shape));
+  memory::desc dst_md(dnnl_util::ToDims(plan.out_shape), act, memory::format_tag::any);
   const WindowAttrs& win = plan.window;
   typename P::desc desc(dnnl::prop_kind::forward_inference, alg, src_md, weights_md, bias_md, dst_md,
                         dnnl_ops::Dims(win.strides), dnnl_ops::DnnlDilations(win.dilations),

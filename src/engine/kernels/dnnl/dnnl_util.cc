@@ -38,21 +38,24 @@ absl::StatusOr<dnnl::memory::desc> DescOf(const TensorDesc& desc) {
   return PlainDesc(type, desc.shape);
 }
 
-bool IsPlain(const dnnl::memory::desc& md, const Shape& shape) {
+bool IsPlain(const dnnl::memory::desc& md, DataType dtype, const Shape& shape) {
   if (md.is_zero()) return true;
-  return md == PlainDesc(md.data_type(), shape);
+  absl::StatusOr<dt> type = ToDnnlType(dtype);
+  return type.ok() && md == PlainDesc(*type, shape);
 }
 
 TensorDesc FromDnnl(DataType dtype, const Shape& shape, const dnnl::memory::desc& md) {
   TensorDesc out{dtype, shape, {}};
-  if (!IsPlain(md, shape)) out.layout = md;
+  if (!IsPlain(md, dtype, shape)) out.layout = md;
   return out;
 }
 
 dnnl::memory ReorderToLayout(const dnnl::engine& engine, const Tensor& tensor, const dnnl::memory::desc& md,
                              ConstantArena* arena) {
   dnnl::memory dst = arena ? dnnl::memory(md, engine, arena->Allocate(md.get_size())) : dnnl::memory(md, engine);
-  dnnl::memory src(PlainDesc(md.data_type(), tensor.shape()), engine, const_cast<void*>(tensor.data()));
+  // The tensor's own element type: a float32 constant may be wanted as bf16 (a bfloat16 kernel's weights).
+  const dt type = ToDnnlType(tensor.dtype()).value_or(md.data_type());
+  dnnl::memory src(PlainDesc(type, tensor.shape()), engine, const_cast<void*>(tensor.data()));
   dnnl::stream stream(engine);
   dnnl::reorder(src, dst).execute(stream, src, dst);
   stream.wait();

@@ -22,7 +22,9 @@ absl::StatusOr<dnnl::memory::desc> DescOf(const TensorDesc& desc);
 // A plan TensorDesc for a oneDNN descriptor chosen by a primitive (plain descriptors map to a zero
 // layout so that plain consumers need no reorder).
 TensorDesc FromDnnl(DataType dtype, const Shape& shape, const dnnl::memory::desc& md);
-bool IsPlain(const dnnl::memory::desc& md, const Shape& shape);
+// True for a zero desc or dense row-major data of `dtype`'s own element type (a bf16 copy of a
+// float32 tensor is not plain: readers of plain float32 need a conversion).
+bool IsPlain(const dnnl::memory::desc& md, DataType dtype, const Shape& shape);
 
 // Reorders a plain host tensor (e.g. weights known at compile time) into `md`, returning memory the
 // caller owns, or memory in `arena` (which must outlive its use) when given.

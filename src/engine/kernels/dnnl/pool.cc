@@ -108,7 +108,7 @@ absl::StatusOr<CompiledKernel> CompilePool(const CompileContext& ctx, PoolKind k
 
   CompiledKernel compiled;
   compiled.input_layouts.resize(ctx.inputs.size());
-  compiled.input_layouts[0] = dnnl_ops::LayoutFor(pd.src_desc(), x.shape);
+  compiled.input_layouts[0] = dnnl_util::FromDnnl(x.dtype, x.shape, pd.src_desc()).layout;
   RETURN_IF_ERROR(dnnl_ops::AppendPostOpSteps(ctx, pd.dst_desc(), out_shape, *kernel, compiled));
   compiled.outputs = {dnnl_util::FromDnnl(x.dtype, out_shape, pd.dst_desc())};
   if (indices) compiled.outputs.push_back(TensorDesc{DataType::kInt64, out_shape, {}});

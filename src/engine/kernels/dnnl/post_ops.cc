@@ -100,7 +100,7 @@ dnnl::primitive_attr MakeAttr(const dnnl::post_ops& ops) {
 }
 
 dnnl::memory::desc LayoutFor(const dnnl::memory::desc& md, const Shape& shape) {
-  if (dnnl_util::IsPlain(md, shape)) return dnnl::memory::desc();
+  if (dnnl_util::IsPlain(md, DataType::kFloat32, shape)) return dnnl::memory::desc();
   return md;
 }
 

@@ -45,7 +45,8 @@ absl::StatusOr<FusedPostOps> TranslatePostOps(const CompileContext& ctx, DataTyp
 // Attribute with user-managed scratchpad (the plan passes shared scratch memory) and `ops`.
 dnnl::primitive_attr MakeAttr(const dnnl::post_ops& ops = dnnl::post_ops());
 
-// Zero desc for a dense row-major `md` (what plan descriptors use for plain), else `md`.
+// For a float32 tensor: zero desc for dense row-major float32 `md` (what plan descriptors use for
+// plain), else `md` (blocked, or bf16 data).
 dnnl::memory::desc LayoutFor(const dnnl::memory::desc& md, const Shape& shape);
 
 // Byte offsets of regions inside a kernel's scratch memory; each region is 64-byte aligned.
