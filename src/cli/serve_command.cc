@@ -40,6 +40,7 @@ struct ServeFlags {
   int threads_per_instance = 0;
   size_t max_queue_size = 256;
   int inline_max_compute_us = 50;
+  int busy_poll_us = 0;
   int default_max_batch_size = 8;
   size_t max_request_bytes = 64u << 20;
   int header_timeout_ms = 10'000;
@@ -91,6 +92,7 @@ void RunServe(const ServeFlags& flags) {
   manager_options.threads_per_instance = flags.threads_per_instance;
   manager_options.default_max_queue_size = flags.max_queue_size;
   manager_options.inline_max_compute = std::chrono::microseconds(flags.inline_max_compute_us);
+  manager_options.busy_poll = std::chrono::microseconds(flags.busy_poll_us);
   manager_options.completion.default_max_batch_size = flags.default_max_batch_size;
   if (const char* provider = std::getenv("PEREGRINE_EXECUTION_PROVIDER")) manager_options.provider_override = provider;
   manager_options.metrics = &registry;
@@ -113,6 +115,7 @@ void RunServe(const ServeFlags& flags) {
   http_options.body_limit = flags.max_request_bytes;
   http_options.header_timeout = std::chrono::milliseconds(flags.header_timeout_ms);
   http_options.request_timeout = std::chrono::milliseconds(flags.request_timeout_ms);
+  http_options.busy_poll = std::chrono::microseconds(flags.busy_poll_us);
   std::unique_ptr<http::Server> server = OrFail(http::Server::Start(
       http_options, [routes](auto request, auto responder) { routes->Handle(std::move(request), std::move(responder)); }));
 
@@ -197,6 +200,13 @@ void AddServeCommand(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(0, 1'000'000))
       ->envname("PEREGRINE_INLINE_MAX_COMPUTE_US");
+  cmd->add_option("--busy-poll-us", flags->busy_poll_us,
+                  "After an event, HTTP I/O threads and generation step threads keep polling for new work "
+                  "this many microseconds before they sleep: no wake-up delay for request-response traffic, "
+                  "at the cost of up to a core per polling thread while it polls (0: sleep at once)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100'000))
+      ->envname("PEREGRINE_BUSY_POLL_US");
   cmd->add_option("--default-max-batch-size", flags->default_max_batch_size,
                   "max_batch_size given to batchable models that have no config.pbtxt")
       ->capture_default_str()

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/ip/address.hpp>
@@ -28,6 +29,32 @@ using tcp = internal::tcp;
 namespace {
 // Accept failures such as EMFILE repeat at once; back off instead of spinning.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{50};
+
+// Runs `context` until it stops. With busy_poll > 0, after each handler the thread keeps polling for up to
+// busy_poll (yielding its core to anyone runnable) before it blocks in the reactor: a response or request
+// that arrives meanwhile is handled without the wake-up of a sleeping thread, which on an idle virtualised
+// core costs tens of microseconds.
+void RunIo(asio::io_context& context, std::chrono::microseconds busy_poll) {
+  if (busy_poll.count() <= 0) {
+    context.run();
+    return;
+  }
+  auto until = std::chrono::steady_clock::now() + busy_poll;
+  for (;;) {
+    if (context.poll() > 0) {
+      until = std::chrono::steady_clock::now() + busy_poll;
+      continue;
+    }
+    if (context.stopped()) return;
+    if (std::chrono::steady_clock::now() < until) {
+      std::this_thread::yield();
+      continue;
+    }
+    if (context.run_one() == 0) return;  // blocks; 0: stopped
+    until = std::chrono::steady_clock::now() + busy_poll;
+  }
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -127,12 +154,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   impl->Accept();
   for (auto& thread : impl->io) {
     IoThread* t = thread.get();
-    t->thread = std::thread([t] {
+    const std::chrono::microseconds busy_poll = impl->shared.options.busy_poll;
+    t->thread = std::thread([t, busy_poll] {
       // A handler must not throw (Connection catches the request handler's exceptions); should
       // something still escape, report it and keep serving rather than lose the thread.
       for (;;) {
         try {
-          t->context.run();
+          RunIo(t->context, busy_poll);
           return;
         } catch (const std::exception& e) {
           std::fprintf(stderr, "peregrine http: exception on an I/O thread: %s\n", e.what());

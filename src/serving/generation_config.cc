@@ -221,6 +221,7 @@ absl::StatusOr<std::unique_ptr<GenerationService>> BuildGenerationService(const 
   service.limits.max_sequences_per_step = static_cast<int>(g.max_sequences_per_step());
   service.limits.max_queued = options.max_queued;
   service.limits.default_timeout = options.default_timeout;
+  service.limits.idle_spin = options.idle_spin;
   service.metrics = options.metrics;
 
   // Two sessions: the decode one keeps a plan per batch size; the chunk one a plan per prompt chunk length

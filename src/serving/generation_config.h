@@ -46,6 +46,7 @@ struct GenerationBuildOptions {
   engine::SessionOptions session_options;
   size_t max_queued = 256;  // sequences waiting for a slot
   std::chrono::microseconds default_timeout{0};
+  std::chrono::microseconds idle_spin{0};  // GenerationLimits::idle_spin
   metrics::Registry* metrics = nullptr;
 };
 

@@ -196,8 +196,18 @@ struct GenerationService::State {
 
   // ---- the step thread ----
 
-  // Waits (without polling) until there is work; takes the sequences that join. False: stop.
+  // Before sleeping: watches the queue for up to idle_spin, yielding the core to anyone who needs it.
+  void LookForWork() const {
+    if (options.limits.idle_spin.count() <= 0) return;
+    const auto until = std::chrono::steady_clock::now() + options.limits.idle_spin;
+    while (queued_count.load(std::memory_order_relaxed) == 0 && std::chrono::steady_clock::now() < until) {
+      std::this_thread::yield();
+    }
+  }
+
+  // Waits (without polling, after LookForWork) until there is work; takes the sequences that join. False: stop.
   bool TakeWork(bool& abort) {
+    if (rows.empty()) LookForWork();
     std::unique_lock lock(mu);
     if (rows.empty()) step_cv.wait(lock, [&] { return !queued.empty() || stopping; });
     if (rows.empty() && queued.empty()) return false;  // stopping, and nothing is left

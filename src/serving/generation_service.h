@@ -8,7 +8,7 @@
 // stacked along each state's batch axis) advances every row by one token. A row that joined takes its
 // prompt through the batch one token per step from zero state, then samples like the others, each
 // sequence with its own seeded sampler. The thread never waits while the batch has rows, and sleeps
-// (no polling) while it has none and nobody waits.
+// (no polling, after at most limits.idle_spin of looking) while it has none and nobody waits.
 //
 // Why prompts ride in the batch: a row of a batched step costs a fraction of a one-row call (for the
 // example model at 32 rows about a fifth), so a prompt token in the batch is far cheaper than in a
@@ -60,6 +60,10 @@ struct GenerationLimits {
   size_t max_queued = 256;                       // sequences waiting to start; more -> Unavailable
   std::chrono::microseconds default_timeout{0};  // for requests without a deadline; 0: none
   int prompt_chunk_tokens = 8;                   // most prompt tokens per call of a sequence alone (>= 1)
+  // How long the step thread keeps looking for new work, yielding its core, after the batch empties and
+  // before it sleeps. A request that arrives meanwhile starts without a wake-up, which on an idle
+  // virtualised core costs tens of microseconds. 0: sleep at once.
+  std::chrono::microseconds idle_spin{0};
 };
 
 struct GenerationServiceOptions {

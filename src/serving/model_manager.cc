@@ -160,6 +160,7 @@ struct ModelManager::Impl {
       generation_options.session_options = session_options;
       generation_options.max_queued = scheduler_options.max_queue_size;
       generation_options.default_timeout = scheduler_options.default_timeout;
+      generation_options.idle_spin = options.busy_poll;
       generation_options.metrics = options.metrics;
       ASSIGN_OR_RETURN(generation, BuildGenerationService(spec.config, generation_options));
     }

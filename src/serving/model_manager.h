@@ -41,6 +41,8 @@ struct ManagerOptions {
   size_t default_max_queue_size = 256;      // for queue policies that leave max_queue_size at 0
   // SchedulerOptions::inline_max_compute of every model; zero: requests always go to a worker.
   std::chrono::microseconds inline_max_compute{0};
+  // GenerationLimits::idle_spin of every generation service (the server's --busy-poll-us).
+  std::chrono::microseconds busy_poll{0};
   std::string provider_override;            // PEREGRINE_EXECUTION_PROVIDER; empty: none
   CompletionOptions completion;
   metrics::Registry* metrics = nullptr;     // required

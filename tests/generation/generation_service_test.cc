@@ -316,6 +316,27 @@ TEST(GenerationServiceTest, BatchedRunsGiveTheSameTokensAsRunsAlone) {
   EXPECT_TRUE(Eventually([&] { return service->active() == 0; }));
 }
 
+// With idle_spin the step thread looks for work a while before it sleeps: requests that arrive while it
+// looks and after it went to sleep both run, give the same tokens, and shutdown does not hang.
+TEST(GenerationServiceTest, IdleSpinTakesWorkWhileLookingAndAfterSleeping) {
+  ExampleService setup(/*capacity=*/2);
+  setup.options.limits.idle_spin = std::chrono::milliseconds(30);
+  auto service = setup.Start();
+  ASSERT_NE(service, nullptr);
+  const generation::Vocabulary& vocab = *setup.options.vocabulary;
+  const GenerationResult first = RunAlone(*service, Request(vocab, "Movie is great.", 20));
+  ASSERT_TRUE(first.status.ok()) << first.status;
+  for (auto pause : {std::chrono::milliseconds(0), std::chrono::milliseconds(60)}) {  // looking, asleep
+    std::this_thread::sleep_for(pause);
+    const GenerationResult again = RunAlone(*service, Request(vocab, "Movie is great.", 20));
+    ASSERT_TRUE(again.status.ok()) << again.status;
+    EXPECT_EQ(again.tokens, first.tokens);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  service->Shutdown(/*drain=*/true);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+}
+
 TEST(GenerationServiceTest, CancellationEndsTheSequenceAndFreesItsSlot) {
   ExampleService setup(/*capacity=*/1);
   auto service = setup.Start();

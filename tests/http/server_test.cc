@@ -557,6 +557,38 @@ TEST_F(HttpServerTest, ShutdownFinishesInFlightRequestsAndRefusesNewConnections)
   server_->Shutdown(1s);  // idempotent
 }
 
+// With busy polling the I/O threads poll instead of sleeping for a while after each event: requests,
+// responses posted from other threads (during and after the polling window) and shutdown all still work.
+TEST_F(HttpServerTest, BusyPollingServesAndShutsDown) {
+  ServerOptions options = Options();
+  options.busy_poll = 5ms;
+  StartServer(options);
+  TestClient client(server_->port());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(client.Send(Post("/echo", "poll" + std::to_string(i))));
+    auto response = client.ReadResponse();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->body, "POST:poll" + std::to_string(i));
+  }
+  for (auto delay : {0ms, 20ms}) {  // answered while the I/O thread polls, and after it went to sleep
+    ASSERT_TRUE(client.Send(Get("/hold")));
+    Held held = WaitForHeld();
+    ASSERT_TRUE(held.responder);
+    std::thread worker([&] {
+      std::this_thread::sleep_for(delay);
+      held.responder->Send(TextResponse("late"));
+    });
+    worker.join();
+    auto response = client.ReadResponse();
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->body, "late");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  server_->Shutdown(2s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_TRUE(client.WaitForClose());
+}
+
 TEST_F(HttpServerTest, ShutdownGraceExpiresForAnUnansweredRequest) {
   StartServer();
   TestClient client(server_->port());
