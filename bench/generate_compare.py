@@ -2,7 +2,7 @@
 the same request under Apache Bench and `peregrine bench`; writes the `generate_compare` section of
 docs/benchmarks.md.
 
-    /usr/bin/python3 bench/generate_compare.py [--rounds 3] [--window 2] [--servers a,b,c,d] [--no-docs]
+    /usr/bin/python3 bench/generate_compare.py [--rounds 3] [--window 2] [--servers a,b,c,d,e] [--no-docs]
     /usr/bin/python3 bench/generate_compare.py --report-only     # re-render the last run's results
 
 The request: POST /v2/models/textgen-lstm/generate {"text_input": "Movie is great.", "parameters":
@@ -11,7 +11,8 @@ started and stopped by this script, each with 1 intra-op thread unless --threads
   a  flask-eager   Flask + PyTorch eager       bench/generate_peers/flask_app.py --mode eager
   b  flask-script  Flask + TorchScript         bench/generate_peers/flask_app.py --mode script
   c  node-ort      node:http + onnxruntime-node bench/generate_peers/ort_server.mjs
-  d  peregrine     build/release/src/cli/peregrine serve --model-repository examples/models
+  d  peregrine     build/release/src/cli/peregrine serve --model-repository examples/models --busy-poll-us 2000
+  e  peregrine-idle the same without --busy-poll-us (its threads sleep as soon as they are idle): latency only
 Every server must return the greedy text of examples/textgen-lstm/reference/greedy.json (PyTorch's);
 a mismatch is reported loudly and makes the script exit 1 after writing its report.
 
@@ -55,13 +56,17 @@ RESULTS = os.path.join(BENCH, ".cache", "generate_compare.json")
 PYTHON = "/usr/bin/python3"  # Debian's interpreter, the one with torch and flask
 MODEL, PROMPT, MAX_TOKENS = "textgen-lstm", "Movie is great.", 20
 PATH = f"/v2/models/{MODEL}/generate"
+# (d)'s --busy-poll-us: longer than one generation, so that neither the step thread nor the I/O thread
+# sleeps between a request and its response (docs/serving.md, Busy polling).
+BUSY_POLL_US = 2000
 SERVERS = {  # key -> label; the order of the tables
     "flask-eager": "(a) Flask + PyTorch eager",
     "flask-script": "(b) Flask + TorchScript",
     "node-ort": "(c) Node.js + onnxruntime-node",
     "peregrine": "(d) Peregrine",
+    "peregrine-idle": "(e) Peregrine without busy polling",
 }
-LETTERS = dict(zip("abcd", SERVERS))
+LETTERS = dict(zip("abcde", SERVERS))
 THROUGHPUT_SERVERS = ("node-ort", "peregrine")
 CONCURRENCY = (1, 8, 32)
 LATENCY_REQUESTS = 200
@@ -79,9 +84,10 @@ def server_argv(name, port_file, threads, peregrine):
                 "--threads", str(threads), "--port-file", port_file]
     if name == "node-ort":
         return ["node", os.path.join(PEERS, "ort_server.mjs"), "--threads", str(threads), "--port-file", port_file]
+    poll = ["--busy-poll-us", str(BUSY_POLL_US)] if name == "peregrine" else []
     return [peregrine, "serve", "--model-repository", MODELS, "--model-control-mode", "explicit", "--load-model", MODEL,
             "--threads-per-instance", str(threads), "--http-address", "127.0.0.1", "--http-port", "0",
-            "--port-file", port_file]
+            "--port-file", port_file] + poll
 
 
 class Server:
@@ -436,9 +442,13 @@ def setup_lines(results, stats):
         "between steps, no batching), session options as `bench/ort_runner.mjs` (sequential, graph optimization "
         "`all`).",
         f"- (d) {info['peregrine']}: `peregrine serve --model-repository examples/models --model-control-mode "
-        f"explicit --load-model {MODEL} --threads-per-instance {threads}` (2 HTTP threads, the default); its "
-        "decode loop steps concurrent generations together, up to "
-        f"`max_sequences_per_step: {info['max_sequences_per_step']}` (`examples/models/{MODEL}/config.pbtxt`).",
+        f"explicit --load-model {MODEL} --threads-per-instance {threads} --busy-poll-us {BUSY_POLL_US}` (2 HTTP "
+        "threads, the default; after each event its I/O and step threads keep polling for 2 ms before they "
+        "sleep, so one request's response needs no wake-up); its decode loop steps concurrent generations "
+        f"together, up to `max_sequences_per_step: {info['max_sequences_per_step']}` "
+        f"(`examples/models/{MODEL}/config.pbtxt`).",
+        "- (e) the same server without `--busy-poll-us` (the default: threads sleep as soon as they are idle), "
+        "latency only.",
         "- Method: all servers run for the whole benchmark; after a warm-up burst each, every round visits every "
         f"measurement once in a fresh shuffled order: per server `ab -n {LATENCY_REQUESTS} -c 1` and `-k`; for (c) "
         f"and (d) `peregrine bench` (the same binary as (d), one I/O thread, on the same 2 cores) at N = "
@@ -508,7 +518,7 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--window", type=int, default=2, help="seconds per peregrine bench measurement window")
-    ap.add_argument("--servers", default="a,b,c,d", help="which of a,b,c,d to run (default: all)")
+    ap.add_argument("--servers", default="a,b,c,d,e", help="which of a,b,c,d,e to run (default: all)")
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads of every server")
     ap.add_argument("--peregrine", default=PEREGRINE, help="peregrine CLI binary (copied before the run)")
     ap.add_argument("--no-docs", action="store_true", help="print the markdown instead of writing docs/benchmarks.md")
@@ -518,7 +528,7 @@ def parse_args():
     try:
         args.names = [LETTERS[x.strip()] for x in args.servers.split(",")]
     except KeyError:
-        ap.error("--servers takes letters among a,b,c,d")
+        ap.error("--servers takes letters among a,b,c,d,e")
     return args
 
 
