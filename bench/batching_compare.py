@@ -157,7 +157,8 @@ def load(args, server, model, body_path, concurrency, timing, out_json):
         argv.append("--no-server-stats")  # the peer has no statistics endpoint
     limit_s = (warmup_ms + WINDOWS * window_ms) / 1000 + REQUEST_TIMEOUT_S + 60
     out = subprocess.run(argv, capture_output=True, text=True, timeout=limit_s)
-    if out.returncode != 0 or not os.path.exists(out_json):
+    # Exit 3: no request succeeded; the JSON is written and its failures count against the target.
+    if out.returncode not in (0, 3) or not os.path.exists(out_json):
         raise SystemExit(f"peregrine bench failed (exit code {out.returncode}):\n{out.stdout}\n{out.stderr}")
     with open(out_json) as f:
         result = json.load(f)

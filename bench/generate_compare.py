@@ -218,7 +218,7 @@ def run_bench(peregrine, base, tmp, concurrency, window):
     argv += ["--json", json_path]
     limit = BENCH_WARMUP_S + window * BENCH_MAX_WINDOWS + 120
     out = subprocess.run(argv, capture_output=True, text=True, timeout=limit)
-    if out.returncode != 0:
+    if out.returncode not in (0, 3):  # 3: no request succeeded; its failures are counted below
         raise RuntimeError(f"{shlex.join(argv)} failed:\n{out.stdout}{out.stderr}")
     with open(json_path) as f:
         level = json.load(f)["levels"][0]

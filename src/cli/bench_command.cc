@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "cli/commands.h"
 #include "loadgen/levels.h"
 #include "loadgen/report.h"
@@ -27,6 +28,9 @@
 
 namespace peregrine::cli {
 namespace {
+
+// Exit status of a run that completed without a single successful response (docs/bench.md).
+constexpr int kNoSuccess = 3;
 
 struct BenchFlags {
   std::string url;
@@ -177,6 +181,15 @@ void Run(const BenchFlags& flags) {
   if (!f.json_path.empty()) OrFail(loadgen::WriteTextFile(f.json_path, loadgen::ToJson(result)));
   if (!f.csv_path.empty()) OrFail(loadgen::WriteTextFile(f.csv_path, loadgen::ToCsv(result)));
   if (!f.report_path.empty()) OrFail(loadgen::WriteTextFile(f.report_path, loadgen::HtmlReport(result, options.limits)));
+  // The reports are written either way; a run in which nothing succeeded (server down, wrong model or
+  // path, every request timed out) is almost always a mistake, so scripts see it without reading them.
+  if (result.totals.success == 0) {
+    std::vector<std::string> kinds;
+    for (const auto& [kind, count] : loadgen::ErrorsByKind(result.totals)) kinds.push_back(absl::StrCat(count, " ", kind));
+    throw CommandError{absl::StrCat("no request succeeded (", kinds.empty() ? "none finished" : absl::StrJoin(kinds, ", "),
+                                    ")"),
+                       kNoSuccess};
+  }
 }
 
 }  // namespace

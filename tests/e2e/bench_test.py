@@ -31,8 +31,12 @@ def delta(after, before):
     return {k: after.get(k, 0) - before.get(k, 0) for k in set(after) | set(before) if after.get(k, 0) != before.get(k, 0)}
 
 
+NO_SUCCESS = 3  # exit status of a run in which no request succeeded; its files are still written
+
+
 def bench(url, *args, expect_rc=0):
-    """Runs `peregrine bench URL args --json FILE`; returns the parsed JSON (None when it failed as expected)."""
+    """Runs `peregrine bench URL args --json FILE`: the parsed JSON when it exits 0 or NO_SUCCESS, else the finished
+    process (for the other expected failures)."""
     out_dir = tempfile.mkdtemp(prefix="peregrine_bench_out_")
     try:
         json_path = os.path.join(out_dir, "result.json")
@@ -41,7 +45,7 @@ def bench(url, *args, expect_rc=0):
         if proc.returncode != expect_rc:
             raise AssertionError(f"bench exited {proc.returncode}, expected {expect_rc}\nstdout:\n{proc.stdout}\n"
                                  f"stderr:\n{proc.stderr}")
-        if expect_rc != 0:
+        if expect_rc not in (0, NO_SUCCESS):
             return proc
         with open(json_path) as f:
             result = json.load(f)
@@ -137,7 +141,9 @@ class BenchAgainstSimpleTest(unittest.TestCase):
         workdir = tempfile.mkdtemp()
         try:
             result = bench(self.server.url, "-m", "nosuch", "--request-file", simple_body_file(workdir), "-c", "2",
-                           *QUICK)
+                           *QUICK, expect_rc=NO_SUCCESS)
+            self.assertIn("no request succeeded", result["_stderr"])
+            self.assertIn("http_404", result["_stderr"])
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         totals = result["totals"]
@@ -168,7 +174,7 @@ class BenchAgainstSimpleTest(unittest.TestCase):
         workdir = tempfile.mkdtemp()
         try:
             result = bench(f"http://127.0.0.1:{port}", "-m", "simple", "--request-file", simple_body_file(workdir),
-                           "-c", "2", *QUICK)
+                           "-c", "2", *QUICK, expect_rc=NO_SUCCESS)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         totals = result["totals"]["requests"]
@@ -277,7 +283,7 @@ class BenchAgainstSlowModelTest(unittest.TestCase):
 
     def test_timeouts_are_counted(self):
         result = bench(self.server.url, "-m", "slow", "-c", "1", "--timeout", "30ms", "--warmup", "0",
-                       "--window", "400ms", "--max-windows", "1", "--stable-windows", "1")
+                       "--window", "400ms", "--max-windows", "1", "--stable-windows", "1", expect_rc=NO_SUCCESS)
         totals = result["totals"]["requests"]
         self.assertGreater(totals["timeouts"], 0)
         self.assertEqual(totals["success"], 0)
