@@ -327,13 +327,13 @@ void HandleGenerate(std::shared_ptr<serving::Model> model, GenerateCall call, bo
     }
   }
   if (!request.ok()) {
-    service->CountInvalid();
+    model->CountInvalidGeneration(answer->call.received);
     return answer->Fail(request.status());
   }
   serving::GenerationCallbacks callbacks;
   if (stream) callbacks.on_token = [answer](int64_t token) { answer->OnToken(token); };
   callbacks.done = [answer](serving::GenerationResult&& result) { answer->OnDone(std::move(result)); };
-  absl::Status submitted = service->Submit(*std::move(request), std::move(callbacks));
+  absl::Status submitted = model->Generate(*std::move(request), std::move(callbacks));
   if (!submitted.ok()) answer->Fail(submitted);
 }
 

@@ -148,6 +148,36 @@ void Model::Record(const InferenceResult& result, Clock::time_point received) {
   stats_->last_inference_ms.store(WallClockMs(), std::memory_order_relaxed);
 }
 
+absl::Status Model::Generate(GenerationRequest request, GenerationCallbacks callbacks) {
+  const Clock::time_point received = request.received;
+  GenerationCallbacks counted;
+  counted.on_token = std::move(callbacks.on_token);
+  counted.done = [this, done = std::move(callbacks.done)](GenerationResult&& result) {
+    RecordGeneration(result);
+    done(std::move(result));
+  };
+  absl::Status status = generation_->Submit(std::move(request), std::move(counted));
+  if (!status.ok()) stats_->fail.Add(ElapsedNs(received, Clock::now()));
+  return status;
+}
+
+void Model::CountInvalidGeneration(Clock::time_point received) {
+  generation_->CountInvalid();
+  stats_->fail.Add(ElapsedNs(received, Clock::now()));
+}
+
+void Model::RecordGeneration(const GenerationResult& result) {
+  if (!result.status.ok()) {
+    stats_->fail.Add(result.total_ns);
+    return;
+  }
+  stats_->success.Add(result.total_ns);
+  stats_->queue.Add(result.queue_ns);
+  stats_->compute_infer.Add(result.total_ns - result.queue_ns);
+  stats_->inference_count.fetch_add(1, std::memory_order_relaxed);
+  stats_->last_inference_ms.store(WallClockMs(), std::memory_order_relaxed);
+}
+
 ModelStatistics Model::statistics() const {
   ModelStatistics s;
   s.last_inference_ms = stats_->last_inference_ms.load();

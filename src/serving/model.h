@@ -64,6 +64,14 @@ class Model {
   // Null when the config has no `generation` block.
   GenerationService* generation() const { return generation_.get(); }
 
+  // Submits a generation (generation() must not be null) as GenerationService::Submit does, and counts
+  // it in statistics() like an inference: success or fail with its whole time, queue until it joined
+  // the decode batch, compute_infer the rest; one inference per request (its steps are shared with
+  // other requests, so they add no executions). A refused request counts as fail.
+  absl::Status Generate(GenerationRequest request, GenerationCallbacks callbacks);
+  // Counts a generate request refused before Generate (e.g. a malformed body) as fail.
+  void CountInvalidGeneration(Clock::time_point received);
+
   ModelStatistics statistics() const;
   size_t queue_depth() const { return scheduler_->queue_depth(); }
 
@@ -77,6 +85,7 @@ class Model {
   struct Stats;
   struct Metrics;
   void Record(const InferenceResult& result, Clock::time_point received);
+  void RecordGeneration(const GenerationResult& result);
 
   ModelSpec spec_;
   std::unique_ptr<Scheduler> scheduler_;

@@ -213,6 +213,27 @@ class GenerateTestCase(unittest.TestCase):
         self.assertIsNotNone(metric(text, "peregrine_generate_time_to_first_token_seconds_count", **labels))
         self.assertIsNotNone(metric(text, "peregrine_generate_active_sequences", **labels))
 
+    def test_statistics_count_generations(self):
+        def stats():
+            r = requests.get(self.url + "/v2/models/textgen-lstm/versions/1/stats", timeout=REQUEST_TIMEOUT_S)
+            self.assertEqual(r.status_code, 200, r.text)
+            return r.json()["model_stats"][0]
+        self.server.wait_idle("textgen-lstm")
+        before = stats()
+        self.generate_ok("Movie is great.", max_tokens=5)
+        r = requests.post(self.url + "/v2/models/textgen-lstm/generate", json={"text_input": " "},
+                          timeout=REQUEST_TIMEOUT_S)
+        self.assertEqual(r.status_code, 400)
+        after = stats()
+        success, fail = after["inference_stats"]["success"], after["inference_stats"]["fail"]
+        self.assertEqual(success["count"] - before["inference_stats"]["success"]["count"], 1)
+        self.assertGreater(success["ns"], before["inference_stats"]["success"]["ns"])
+        self.assertEqual(fail["count"] - before["inference_stats"]["fail"]["count"], 1)
+        self.assertEqual(after["inference_count"] - before["inference_count"], 1)
+        self.assertGreater(after["inference_stats"]["compute_infer"]["ns"],
+                           before["inference_stats"]["compute_infer"]["ns"])
+        self.assertGreater(after["last_inference"], 0)
+
     def test_server_metadata_and_config(self):
         self.assertIn("generate", requests.get(self.url + "/v2").json()["extensions"])
         config = requests.get(self.url + "/v2/models/textgen-lstm/config").json()
