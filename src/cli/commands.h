@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "engine/precision.h"
 
 namespace peregrine::cli {
 
@@ -19,6 +20,10 @@ void AddBenchCommand(CLI::App& app);
 
 // Parses repeated `--dim SYMBOL=SIZE` flags; throws CommandError for a malformed one.
 std::map<std::string, int64_t> ParseDimFlags(const std::vector<std::string>& specs);
+
+// Adds `--precision NAME` (fp32 by default), stored in `*precision`; a name engine::ParsePrecision
+// does not know is a usage error with its message.
+CLI::Option* AddPrecisionOption(CLI::App* cmd, engine::Precision* precision, const std::string& description);
 
 // Thrown by command callbacks to exit with a message; main() prints it.
 struct CommandError {

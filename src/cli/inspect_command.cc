@@ -15,7 +15,7 @@ struct InspectFlags {
   std::string model;
   std::vector<std::string> dims;  // SYMBOL=SIZE
   int threads = 1;
-  std::string precision = "fp32";
+  engine::Precision precision = engine::Precision::kFloat32;
   bool json = false;
 };
 
@@ -99,7 +99,7 @@ void Inspect(const InspectFlags& flags) {
   engine::ModelSummaryOptions options;
   options.dims = ParseDimFlags(flags.dims);
   options.threads = flags.threads;
-  options.precision = *engine::ParsePrecision(flags.precision);  // validated by the option's check
+  options.precision = flags.precision;
   auto summary = engine::SummarizeModelFile(flags.model, options);
   if (!summary.ok()) throw CommandError{std::string(summary.status().message())};
   for (const auto& [symbol, size] : options.dims) {
@@ -124,9 +124,7 @@ void AddInspectCommand(CLI::App& app) {
   cmd->add_option("model", flags->model, "ONNX model file")->required()->check(CLI::ExistingFile);
   cmd->add_option("--dim", flags->dims, "Size of a symbolic input dimension, as SYMBOL=SIZE (default 1 for each)");
   cmd->add_option("--threads,-t", flags->threads, "Intra-op threads of the compiled plan (0 = all cores)")->check(CLI::Range(0, 1024));
-  cmd->add_option("--precision", flags->precision, "Precision of the compiled plan: fp32, or bf16 (see docs/precision.md)")
-      ->check(CLI::IsMember({"fp32", "bf16"}))
-      ->capture_default_str();
+  AddPrecisionOption(cmd, &flags->precision, "Precision of the compiled plan: fp32, or bf16 (see docs/precision.md)");
   cmd->add_flag("--json", flags->json, "Print one JSON object instead of text");
   cmd->callback([flags] { Inspect(*flags); });
 }

@@ -24,7 +24,7 @@ struct RunFlags {
   std::vector<std::string> dims;    // SYMBOL=SIZE for generated inputs
   bool random_inputs = false;
   int threads = 1;
-  std::string precision = "fp32";
+  engine::Precision precision = engine::Precision::kFloat32;
   int repeat = 1;
   int warmup = 0;
   bool no_optimize = false;
@@ -106,7 +106,7 @@ double Percentile(std::vector<double> values, double p) {
 void Run(const RunFlags& flags) {
   engine::SessionOptions options;
   options.threads = flags.threads;
-  options.precision = Check(engine::ParsePrecision(flags.precision));
+  options.precision = flags.precision;
   options.optimize = !flags.no_optimize;
   options.profile = !flags.profile.empty();
   auto session = Check(engine::Session::Create(flags.model, options));
@@ -138,6 +138,19 @@ void Run(const RunFlags& flags) {
 
 }  // namespace
 
+CLI::Option* AddPrecisionOption(CLI::App* cmd, engine::Precision* precision, const std::string& description) {
+  auto parse = [](const std::string& name) {
+    absl::StatusOr<engine::Precision> parsed = engine::ParsePrecision(name);
+    return parsed.ok() ? std::string() : std::string(parsed.status().message());
+  };
+  return cmd
+      ->add_option_function<std::string>(
+          "--precision", [precision](const std::string& name) { *precision = *engine::ParsePrecision(name); },
+          description)
+      ->check(parse, "PRECISION")
+      ->default_str(std::string(engine::PrecisionName(engine::Precision::kFloat32)));
+}
+
 std::map<std::string, int64_t> ParseDimFlags(const std::vector<std::string>& specs) {
   std::map<std::string, int64_t> dims;
   for (const std::string& spec : specs) {
@@ -159,9 +172,7 @@ void AddRunCommand(CLI::App& app) {
   cmd->add_flag("--random", flags->random_inputs, "Fill inputs not given with --input with random values");
   cmd->add_option("--dim", flags->dims, "Size of a symbolic dimension for --random, as SYMBOL=SIZE (e.g. batch=8)");
   cmd->add_option("--threads,-t", flags->threads, "Intra-op threads (0 = all cores)")->check(CLI::Range(0, 1024));
-  cmd->add_option("--precision", flags->precision, "fp32, or bf16 where the CPU has native bfloat16 (see docs/precision.md)")
-      ->check(CLI::IsMember({"fp32", "bf16"}))
-      ->capture_default_str();
+  AddPrecisionOption(cmd, &flags->precision, "fp32, or bf16 where the CPU has native bfloat16 (see docs/precision.md)");
   cmd->add_option("--repeat,-r", flags->repeat, "Timed runs")->check(CLI::Range(1, 1000000));
   cmd->add_option("--warmup", flags->warmup, "Untimed runs before the timed ones")->check(CLI::Range(0, 1000000));
   cmd->add_flag("--no-optimize", flags->no_optimize, "Skip graph optimisation (folding, fusion)");

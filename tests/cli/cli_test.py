@@ -9,6 +9,7 @@ usage: PEREGRINE_BIN=build/x/src/cli/peregrine /usr/bin/python3 tests/cli/cli_te
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -167,6 +168,10 @@ class UsageTest(CliTestCase):
         self.assertUsage(run("run", self.relu, "--no-such-flag"))
         self.assertUsage(run("run", self.path("missing.onnx")))
         self.assertUsage(run("run", self.relu, "--threads", "many"))
+        for command in ("run", "inspect"):
+            result = run(command, self.relu, "--precision", "fp16")
+            self.assertUsage(result)
+            self.assertIn("expected fp32 or bf16", result.stderr)
 
     def test_version_and_help(self):
         result = run("--version")
@@ -214,6 +219,22 @@ class RunTest(CliTestCase):
             self.assertTrue(e["name"])
             self.assertIn("[", e["args"]["shapes"])
             self.assertGreaterEqual(e["dur"], 0)
+
+    def test_bf16_precision(self):
+        """bf16 where the CPU has it (the timing line names what ran), float32 elsewhere; within bf16 rounding."""
+        _, args = self.conv_inputs()
+        model_path = os.path.join(CONV_TEST, "model.onnx")
+        out_dir = self.path("conv_bf16")
+        result = run("run", model_path, *args, "--precision", "bf16", "--output-dir", out_dir)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        ran = re.search(r"threads, (fp32|bf16)\)", result.stdout)
+        self.assertIsNotNone(ran, result.stdout)
+        expected = pb_to_array(os.path.join(CONV_TEST, "test_data_set_0", "output_0.pb"))
+        name = onnx.load(model_path).graph.output[0].name
+        np.testing.assert_allclose(np.load(os.path.join(out_dir, name + ".npy")), expected, rtol=2e-2, atol=2e-2)
+        plan = json.loads(run("inspect", model_path, "--precision", "bf16", "--json").stdout)["plan"]
+        self.assertEqual(plan["bf16_steps"] > 0, ran.group(1) == "bf16", plan)
+        self.assertEqual(json.loads(run("inspect", model_path, "--json").stdout)["plan"]["bf16_steps"], 0)
 
     def test_random_inputs_with_dims(self):
         result = run("run", self.fused, "--random", "--dim", "batch=3", "--repeat", "2")
