@@ -20,6 +20,7 @@ struct GenerateFlags {
   int max_tokens = 20;
   generation::SamplingParams sampling;
   int threads = 1;
+  engine::Precision precision = engine::Precision::kFloat32;
   int repeat = 1;
   bool ids = false;
 };
@@ -36,6 +37,7 @@ void Generate(const GenerateFlags& flags) {
   Check(vocab.status());
   engine::SessionOptions options;
   options.threads = flags.threads;
+  options.precision = flags.precision;
   auto session = engine::Session::Create(flags.model, options);
   Check(session.status());
   auto generator = generation::Generator::Create(session->get(), generation::StepModelSpec{});
@@ -61,10 +63,11 @@ void Generate(const GenerateFlags& flags) {
   }
   if (flags.ids) std::cout << "ids: " << absl::StrJoin(result.tokens, " ") << "\n";
   std::sort(millis.begin(), millis.end());
-  std::cout << absl::StrFormat("%d tokens; time: min %.3f ms, p50 %.3f ms, p90 %.3f ms over %d runs (%d threads)\n",
+  std::cout << absl::StrFormat("%d tokens; time: min %.3f ms, p50 %.3f ms, p90 %.3f ms over %d runs (%d threads, %s)\n",
                                static_cast<int>(result.tokens.size()), millis.front(), millis[millis.size() / 2],
                                millis[std::min(millis.size() - 1, static_cast<size_t>(millis.size() * 0.9))],
-                               static_cast<int>(millis.size()), (*session)->options().threads);
+                               static_cast<int>(millis.size()), (*session)->options().threads,
+                               engine::PrecisionName((*session)->options().precision));
 }
 
 }  // namespace
@@ -81,6 +84,7 @@ void AddGenerateCommand(CLI::App& app) {
   cmd->add_option("--top-p", flags->sampling.top_p, "Nucleus sampling threshold in (0, 1]");
   cmd->add_option("--seed", flags->sampling.seed, "Random seed for sampling");
   cmd->add_option("--threads,-t", flags->threads, "Intra-op threads (0 = all cores)")->check(CLI::Range(0, 1024));
+  AddPrecisionOption(cmd, &flags->precision, "fp32, or bf16 where the CPU has native bfloat16 (see docs/precision.md)");
   cmd->add_option("--repeat,-r", flags->repeat, "Timed generations")->check(CLI::Range(1, 1000000));
   cmd->add_flag("--ids", flags->ids, "Also print the generated token ids");
   cmd->callback([flags] { Generate(*flags); });

@@ -188,7 +188,8 @@ class PlanBuilder {
     return last;
   }
 
-  // True when a kernel hands on a float32 value held as bf16 (it computed in bfloat16).
+  // True when a kernel hands on a float32 value held as bf16 (it computed in bfloat16, or moved
+  // bfloat16 data as pooling does).
   static bool WritesBfloat16(const std::vector<TensorDesc>& outputs) {
     for (const TensorDesc& out : outputs) {
       if (out.dtype == DataType::kFloat32 && !out.is_plain() && out.layout.data_type() == dnnl::memory::data_type::bf16) {
@@ -232,7 +233,7 @@ class PlanBuilder {
       pending.step.input_slots.push_back(buffer);
     }
     scratch_bytes_ = std::max(scratch_bytes_, compiled.scratch_bytes);
-    bf16_steps_ += WritesBfloat16(compiled.outputs) ? 1 : 0;
+    bf16_steps_ += compiled.computes_bfloat16 || WritesBfloat16(compiled.outputs) ? 1 : 0;
     pending.step.kernel = std::move(compiled.kernel);
     pending.alias_input = compiled.alias_input;
     pending.alias_required = compiled.alias_required;
@@ -342,7 +343,7 @@ class PlanBuilder {
   std::vector<int> output_buffers_;
   std::vector<bool> output_bound_;
   size_t scratch_bytes_ = 0;
-  size_t bf16_steps_ = 0;  // steps writing float32 values as bf16 (Precision::kBfloat16)
+  size_t bf16_steps_ = 0;  // steps computing in bfloat16 (Precision::kBfloat16)
 
  public:
   // Output buffers exist before the nodes are walked so producers can write straight into them.

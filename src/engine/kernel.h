@@ -64,7 +64,7 @@ struct CompileContext {
   // Where compile-time constants the kernel keeps (reordered weights) should live; owned by the
   // plan and alive as long as its kernels. nullptr: the kernel owns them (oneDNN-allocated memory).
   ConstantArena* constants = nullptr;
-  // Kernels that support it (Conv) compute in bfloat16 when this is kBfloat16, which the session
+  // Kernels that support it (Conv, Gemm/MatMul with constant weights, LSTM/GRU/RNN) compute in bfloat16 when this is kBfloat16, which the session
   // sets only on CPUs with native bfloat16; their blocked layouts then carry bf16 data (see
   // TensorDesc::layout) and the compiler's reorders convert at the edges.
   Precision precision = Precision::kFloat32;
@@ -125,6 +125,9 @@ struct CompiledKernel {
   // post-op): the compiler shares the buffer when it can, or copies the input in before the step.
   int alias_input = -1;
   bool alias_required = false;
+  // The kernel computes in bfloat16 (CompileContext::precision) though its outputs are float32 (a
+  // Gemm): counted in PlanStats::bf16_steps like the steps whose outputs carry bf16 data.
+  bool computes_bfloat16 = false;
 };
 
 using KernelFactory = absl::StatusOr<CompiledKernel> (*)(const CompileContext& ctx);

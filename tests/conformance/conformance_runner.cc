@@ -65,7 +65,7 @@ void AddOptions(CLI::App& app, Args& a) {
   app.add_option("--filter", a.filter, "ECMAScript regex searched in the test name and in suite/test");
   app.add_option("--threads", a.run.threads, "intra-op threads per session")->capture_default_str();
   app.add_option("--precision", a.precision, "fp32, or bf16: sessions compute in bfloat16, comparisons allow its "
-                 "rounding, and a test passes only if a step ran in bfloat16 (select tests with Conv)")
+                 "rounding, and a test passes only if a step ran in bfloat16 (select tests with Conv, Gemm or MatMul)")
       ->check(CLI::IsMember({"fp32", "bf16"}))
       ->capture_default_str();
   app.add_option("--runs", a.run.runs, "times each data set runs on one session (later runs reuse the plan)")

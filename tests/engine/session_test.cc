@@ -191,6 +191,24 @@ void SetInts(Value* v, const std::string& name, std::vector<int64_t> ints) {
   v->producer->attributes[name] = a;
 }
 
+// Each output of `got` equals `want`'s within bfloat16's rounding (1e-2 of the output's largest
+// magnitude), and the reference is not trivially zero.
+void ExpectWithinBfloat16Rounding(const std::vector<Tensor>& want, const std::vector<Tensor>& got) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t o = 0; o < got.size(); ++o) {
+    ASSERT_EQ(got[o].shape(), want[o].shape()) << o;
+    const auto w = want[o].values<float>();
+    const auto g = got[o].values<float>();
+    double worst = 0, scale = 1;
+    for (size_t i = 0; i < w.size(); ++i) {
+      worst = std::max(worst, static_cast<double>(std::abs(g[i] - w[i])));
+      scale = std::max(scale, static_cast<double>(std::abs(w[i])));
+    }
+    EXPECT_LE(worst / scale, 1e-2) << "output " << o;
+    EXPECT_GT(std::abs(w[0]) + std::abs(w[w.size() - 1]), 0) << "output " << o << " should not be trivially zero";
+  }
+}
+
 // Conv -> MaxPool -> Conv, with the first convolution's output also read by Flatten (a kernel that
 // only reads plain float32) and the last one a graph output: in bf16 every edge between a bfloat16
 // step and a float32 reader converts, and the answers stay within bfloat16's rounding of float32's.
@@ -219,18 +237,86 @@ TEST(SessionTest, Bfloat16ConvolutionsConvertAtTheirEdges) {
   EXPECT_EQ(exact->last_plan_stats().bf16_steps, 0u);
   if (HasNativeBfloat16()) EXPECT_EQ(rounded->last_plan_stats().bf16_steps, 3u);  // both Convs and the MaxPool
   ASSERT_EQ(got.size(), 3u);
-  for (size_t o = 0; o < got.size(); ++o) {
-    ASSERT_EQ(got[o].shape(), want[o].shape()) << o;
-    const auto w = want[o].values<float>();
-    const auto g = got[o].values<float>();
-    double worst = 0, scale = 1;
-    for (size_t i = 0; i < w.size(); ++i) {
-      worst = std::max(worst, static_cast<double>(std::abs(g[i] - w[i])));
-      scale = std::max(scale, static_cast<double>(std::abs(w[i])));
-    }
-    EXPECT_LE(worst / scale, 1e-2) << "output " << o;
-    EXPECT_GT(std::abs(w[0]) + std::abs(w[w.size() - 1]), 0) << "outputs should not be trivially zero";
+  ExpectWithinBfloat16Rounding(want, got);
+}
+
+Value* AddLstm(GraphBuilder& b, Value* x, Value* h0, Value* c0, int64_t input, int64_t hidden, int seed,
+               std::vector<Value*>& outputs) {
+  Node* n = b.g->AddNode("LSTM", "lstm" + std::to_string(seed));
+  n->inputs = {x, b.g->AddConstant("W" + std::to_string(seed), Ramp({1, 4 * hidden, input}, seed)),
+               b.g->AddConstant("R" + std::to_string(seed), Ramp({1, 4 * hidden, hidden}, seed + 1)),
+               b.g->AddConstant("B" + std::to_string(seed), Ramp({1, 8 * hidden}, seed + 2)), nullptr, h0, c0};
+  graph::Attribute size;
+  size.kind = graph::Attribute::Kind::kInt;
+  size.i = hidden;
+  n->attributes["hidden_size"] = size;
+  for (const char* name : {"Y", "Y_h", "Y_c"}) {
+    Value* out = b.g->AddValue(n->name + name);
+    out->producer = n;
+    n->outputs.push_back(out);
   }
+  outputs = n->outputs;
+  return n->outputs[0];
+}
+
+// Two stacked LSTM layers (constant weights) with a Squeeze between them, as a PyTorch export has:
+// in bf16 both layers compute in bfloat16, their bf16 Y and Y_h convert for the Squeeze and the
+// graph outputs, the float32 cell state passes as it is, and the answers stay within bfloat16's
+// rounding of float32's.
+TEST(SessionTest, Bfloat16RecurrentLayersConvertAtTheirEdges) {
+  constexpr int64_t kSeq = 3, kBatch = 2, kInput = 5, kHidden = 16;
+  auto build = [] {
+    GraphBuilder b;
+    Value* x = b.Input("x", DataType::kFloat32, {{kSeq, ""}, {kBatch, ""}, {kInput, ""}});
+    Value* h0 = b.Input("h0", DataType::kFloat32, {{1, ""}, {kBatch, ""}, {kHidden, ""}});
+    Value* c0 = b.Input("c0", DataType::kFloat32, {{1, ""}, {kBatch, ""}, {kHidden, ""}});
+    std::vector<Value*> first, second;
+    Value* y = AddLstm(b, x, h0, c0, kInput, kHidden, 1, first);
+    Value* squeezed = b.Op("Squeeze", {y, b.g->AddConstant("axis", Tensor::FromVector<int64_t>({1}, {1}))});
+    AddLstm(b, squeezed, first[1], first[2], kHidden, kHidden, 4, second);
+    return b.Finish({second[0], second[1], second[2], b.Op("Abs", {first[2]})});
+  };
+  SessionOptions bf16;
+  bf16.precision = Precision::kBfloat16;
+  auto exact = MustCreate(build());
+  auto rounded = MustCreate(build(), bf16);
+  ASSERT_NE(exact, nullptr);
+  ASSERT_NE(rounded, nullptr);
+  std::vector<Tensor> inputs = {Ramp({kSeq, kBatch, kInput}, 7), Ramp({1, kBatch, kHidden}, 8),
+                                Ramp({1, kBatch, kHidden}, 9)};
+  std::vector<Tensor> want, got;
+  ASSERT_TRUE(exact->Run(inputs, want).ok());
+  ASSERT_TRUE(rounded->Run(inputs, got).ok());
+  EXPECT_EQ(exact->last_plan_stats().bf16_steps, 0u);
+  if (HasNativeBfloat16()) EXPECT_EQ(rounded->last_plan_stats().bf16_steps, 2u);  // both LSTMs
+  ASSERT_EQ(got.size(), 4u);
+  ExpectWithinBfloat16Rounding(want, got);
+}
+
+// An LSTM whose weights are graph inputs stays float32 in a bf16 session: converting them would cost
+// a bf16 conversion of every weight on every run.
+TEST(SessionTest, Bfloat16KeepsRecurrentLayersWithRuntimeWeightsInFloat32) {
+  GraphBuilder b;
+  Value* x = b.Input("x", DataType::kFloat32, {{2, ""}, {1, ""}, {3, ""}});
+  Value* w = b.Input("w", DataType::kFloat32, {{1, ""}, {16, ""}, {3, ""}});
+  Value* r = b.Input("r", DataType::kFloat32, {{1, ""}, {16, ""}, {4, ""}});
+  Node* n = b.g->AddNode("LSTM", "lstm");
+  n->inputs = {x, w, r};
+  graph::Attribute size;
+  size.kind = graph::Attribute::Kind::kInt;
+  size.i = 4;
+  n->attributes["hidden_size"] = size;
+  Value* y = b.g->AddValue("y");
+  y->producer = n;
+  n->outputs = {y};
+  SessionOptions bf16;
+  bf16.precision = Precision::kBfloat16;
+  auto session = MustCreate(b.Finish({y}), bf16);
+  ASSERT_NE(session, nullptr);
+  std::vector<Tensor> inputs = {Ramp({2, 1, 3}, 1), Ramp({1, 16, 3}, 2), Ramp({1, 16, 4}, 3)}, outputs;
+  ASSERT_TRUE(session->Run(inputs, outputs).ok());
+  EXPECT_EQ(session->last_plan_stats().bf16_steps, 0u);
+  ASSERT_EQ(outputs[0].shape(), (Shape{2, 1, 1, 4}));
 }
 
 TEST(SessionTest, PrecisionNames) {

@@ -1,7 +1,10 @@
 // Gemm and MatMul on oneDNN's matmul primitive (float32, plain row-major activations).
 //
 // A constant B is reordered once into the layout oneDNN prefers (format_tag::any), with Gemm's
-// alpha folded in. Gemm's C becomes the bias when it is constant and no output scale is needed,
+// alpha folded in. When the session's precision is bf16, A and B are bf16 (a constant B is converted
+// once; the compiler converts A, and a B computed at run time, in reorders before the step) and the
+// product accumulates into a float32 output: at batch 1 the step reads half the weight bytes, at
+// larger batches it runs bf16 dot products. Gemm's C becomes the bias when it is constant and no output scale is needed,
 // otherwise a binary-add post-op; fused activations and Add follow as post-ops.
 #include <algorithm>
 #include <utility>
@@ -22,6 +25,7 @@ constexpr size_t kMaxRank = 12;
 // How one Gemm or MatMul node maps onto the matmul primitive.
 struct MatMulSpec {
   Shape out_shape;           // the ONNX output shape
+  Shape a_shape, b_shape;    // the ONNX shapes of A and B: a bf16 A or B is this, row-major
   memory::desc src_md;       // A as oneDNN reads it (maybe transposed)
   memory::desc weights_md;   // B's data as oneDNN reads it (maybe transposed)
   memory::desc dst_md;       // plain
@@ -44,7 +48,7 @@ absl::Status CheckInputs(const CompileContext& ctx) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<MatMulSpec> PlanMatMul(const CompileContext& ctx) {
+absl::StatusOr<MatMulSpec> PlanMatMul(const CompileContext& ctx, memory::data_type act) {
   const Shape& a = ctx.desc(0).shape;
   const Shape& b = ctx.desc(1).shape;
   if (a.empty() || b.empty()) return ctx.Invalid("MatMul inputs must have rank >= 1");
@@ -67,7 +71,9 @@ absl::StatusOr<MatMulSpec> PlanMatMul(const CompileContext& ctx) {
   if (a.size() > 1) spec.out_shape.push_back(dst[rank - 2]);
   if (b.size() > 1) spec.out_shape.push_back(dst[rank - 1]);
   if (NumElements(a2) == 0 || NumElements(b2) == 0) return ctx.Unsupported("empty operands");
-  spec.src_md = dnnl_util::PlainDesc(kF32, a2);
+  spec.a_shape = a;
+  spec.b_shape = b;
+  spec.src_md = dnnl_util::PlainDesc(act, a2);
   spec.weights_md = dnnl_util::PlainDesc(kF32, b2);
   spec.dst_md = dnnl_util::PlainDesc(kF32, dst);
   return spec;
@@ -82,7 +88,7 @@ absl::StatusOr<memory::dims> GemmCDims(const CompileContext& ctx, int64_t m, int
   return memory::dims{c[0], c[1]};
 }
 
-absl::StatusOr<MatMulSpec> PlanGemm(const CompileContext& ctx) {
+absl::StatusOr<MatMulSpec> PlanGemm(const CompileContext& ctx, memory::data_type act) {
   const Shape& a = ctx.desc(0).shape;
   const Shape& b = ctx.desc(1).shape;
   if (a.size() != 2 || b.size() != 2) return ctx.Invalid("A and B must be 2-D");
@@ -95,7 +101,9 @@ absl::StatusOr<MatMulSpec> PlanGemm(const CompileContext& ctx) {
   if (m == 0 || n == 0 || k == 0) return ctx.Unsupported("empty operands");
   MatMulSpec spec;
   spec.out_shape = {m, n};
-  spec.src_md = memory::desc({m, k}, kF32, trans_a ? memory::format_tag::ba : memory::format_tag::ab);
+  spec.a_shape = a;
+  spec.b_shape = b;
+  spec.src_md = memory::desc({m, k}, act, trans_a ? memory::format_tag::ba : memory::format_tag::ab);
   spec.weights_md = memory::desc({k, n}, kF32, trans_b ? memory::format_tag::ba : memory::format_tag::ab);
   spec.dst_md = memory::desc({m, n}, kF32, memory::format_tag::ab);
   const float alpha = ctx.node.GetFloat("alpha", 1.f);
@@ -136,8 +144,12 @@ absl::StatusOr<CompiledKernel> BuildMatMul(const CompileContext& ctx, const MatM
                    dnnl_ops::TranslatePostOps(ctx, DataType::kFloat32, spec.out_shape, std::move(base)));
   dnnl::primitive_attr attr = dnnl_ops::MakeAttr(fused.ops);
   if (output_scale) attr.set_output_scales(0, {spec.product_scale});
-  const memory::desc weights_md =
-      b_known ? memory::desc(spec.weights_md.dims(), kF32, memory::format_tag::any) : spec.weights_md;
+  const memory::data_type act = spec.src_md.data_type();
+  const bool bf16 = act == memory::data_type::bf16;
+  // spec.weights_md describes B's float32 data; the primitive reads B as `act`.
+  memory::desc weights_md = spec.weights_md;
+  weights_md.data.data_type = memory::convert_to_c(act);
+  if (b_known) weights_md = memory::desc(spec.weights_md.dims(), act, memory::format_tag::any);
   dnnl::matmul::desc desc(spec.src_md, weights_md, c_as_bias ? spec.c_md : memory::desc(), spec.dst_md);
   dnnl::matmul::primitive_desc pd(desc, attr, ctx.engine);
 
@@ -169,6 +181,11 @@ absl::StatusOr<CompiledKernel> BuildMatMul(const CompileContext& ctx, const MatM
   CompiledKernel compiled;
   compiled.outputs = {TensorDesc{DataType::kFloat32, spec.out_shape, {}}};
   compiled.input_layouts.resize(ctx.inputs.size());
+  if (bf16) {
+    compiled.input_layouts[0] = dnnl_util::PlainDesc(act, spec.a_shape);
+    if (!b_known) compiled.input_layouts[1] = dnnl_util::PlainDesc(act, spec.b_shape);
+  }
+  compiled.computes_bfloat16 = bf16;
   if (fused.sum_input >= 0) {
     compiled.alias_input = fused.sum_input;
     compiled.alias_required = true;
@@ -178,15 +195,19 @@ absl::StatusOr<CompiledKernel> BuildMatMul(const CompileContext& ctx, const MatM
   return compiled;
 }
 
+memory::data_type ActivationType(const CompileContext& ctx) {
+  return ctx.precision == Precision::kBfloat16 ? memory::data_type::bf16 : kF32;
+}
+
 absl::StatusOr<CompiledKernel> CompileMatMul(const CompileContext& ctx) {
   RETURN_IF_ERROR(CheckInputs(ctx));
-  ASSIGN_OR_RETURN(MatMulSpec spec, PlanMatMul(ctx));
+  ASSIGN_OR_RETURN(MatMulSpec spec, PlanMatMul(ctx, ActivationType(ctx)));
   return BuildMatMul(ctx, spec);
 }
 
 absl::StatusOr<CompiledKernel> CompileGemm(const CompileContext& ctx) {
   RETURN_IF_ERROR(CheckInputs(ctx));
-  ASSIGN_OR_RETURN(MatMulSpec spec, PlanGemm(ctx));
+  ASSIGN_OR_RETURN(MatMulSpec spec, PlanGemm(ctx, ActivationType(ctx)));
   return BuildMatMul(ctx, spec);
 }
 

@@ -137,7 +137,10 @@ struct Slot {
 
 class Builder {
  public:
-  Builder(const CompileContext& ctx, const Spec& spec, RnnKernel& kernel) : ctx_(ctx), spec_(spec), kernel_(kernel) {}
+  // `act` is the type of X, Y and the hidden state (f32, or bf16 with constant weights: then the
+  // weights are bf16 too, while the cell state and the bias stay f32).
+  Builder(const CompileContext& ctx, const Spec& spec, RnnKernel& kernel, memory::data_type act)
+      : ctx_(ctx), spec_(spec), kernel_(kernel), act_(act) {}
 
   // Lays out scratch, then builds one primitive per direction. Returns the scratch bytes needed.
   absl::StatusOr<size_t> Build() {
@@ -180,31 +183,39 @@ class Builder {
     scratchpad_offset_ = scratch_end_;
   }
 
+  static size_t Bytes(memory::data_type type) { return type == memory::data_type::bf16 ? 2 : kF; }
+  // The hidden state's type (act_), or the LSTM cell state's (always f32).
+  memory::data_type StateType(int arg) const {
+    return arg == DNNL_ARG_SRC_ITER_C || arg == DNNL_ARG_DST_ITER_C ? memory::data_type::f32 : act_;
+  }
+
   // X as oneDNN's [T, N, I] (tnc), whichever ONNX layout it has.
   memory::desc XDesc() const {
     const int64_t t = spec_.seq, n = spec_.batch, i = spec_.input;
     const Dims strides = spec_.batch_first ? Dims{i, t * i, 1} : Dims{n * i, i, 1};
-    return memory::desc({t, n, i}, memory::data_type::f32, strides);
+    return memory::desc({t, n, i}, act_, strides);
   }
   // One direction of an ONNX state tensor ([D, N, H] or [N, D, H]) as oneDNN's [1, 1, N, H].
-  memory::desc StateView() const {
+  memory::desc StateView(memory::data_type type) const {
     const int64_t d = spec_.dirs, n = spec_.batch, h = spec_.hidden;
     const Dims strides = spec_.batch_first ? Dims{d * n * h, h, d * h, 1} : Dims{d * n * h, n * h, h, 1};
-    return memory::desc({1, 1, n, h}, memory::data_type::f32, strides);
+    return memory::desc({1, 1, n, h}, type, strides);
   }
-  size_t StateOffset(int64_t dir) const { return (spec_.batch_first ? dir * spec_.hidden : dir * spec_.batch * spec_.hidden) * kF; }
+  size_t StateOffset(int64_t dir, memory::data_type type) const {
+    return static_cast<size_t>(spec_.batch_first ? dir * spec_.hidden : dir * spec_.batch * spec_.hidden) * Bytes(type);
+  }
   // One direction of ONNX Y ([T, D, N, H] or [N, T, D, H]) as oneDNN's [T, N, H].
   memory::desc YView() const {
     const int64_t t = spec_.seq, d = spec_.dirs, n = spec_.batch, h = spec_.hidden;
     const Dims strides = spec_.batch_first ? Dims{d * h, t * d * h, 1} : Dims{d * n * h, h, 1};
-    return memory::desc({t, n, h}, memory::data_type::f32, strides);
+    return memory::desc({t, n, h}, act_, strides);
   }
-  size_t YOffset(int64_t dir) const { return StateOffset(dir); }
-  memory::desc DenseState() const {
-    return memory::desc({1, 1, spec_.batch, spec_.hidden}, memory::data_type::f32, memory::format_tag::ldnc);
+  size_t YOffset(int64_t dir) const { return StateOffset(dir, act_); }
+  memory::desc DenseState(memory::data_type type) const {
+    return memory::desc({1, 1, spec_.batch, spec_.hidden}, type, memory::format_tag::ldnc);
   }
-  memory::desc Ldigo(int64_t channels, memory::format_tag tag) const {
-    return memory::desc({1, 1, channels, spec_.gates(), spec_.hidden}, memory::data_type::f32, tag);
+  memory::desc Ldigo(int64_t channels, memory::data_type type, memory::format_tag tag) const {
+    return memory::desc({1, 1, channels, spec_.gates(), spec_.hidden}, type, tag);
   }
   memory::desc Ldgo(int64_t gates) const {
     return memory::desc({1, 1, gates, spec_.hidden}, memory::data_type::f32, memory::format_tag::ldgo);
@@ -215,14 +226,16 @@ class Builder {
   static ArgRef ScratchRef(size_t offset) { return {ArgRef::Source::kScratch, 0, offset}; }
 
   Slot StateSlot(int arg, int64_t dir, bool present, int input, bool zeros_needed) {
-    if (present) return {arg, StateView(), {}, InputRef(input, StateOffset(dir))};
+    const memory::data_type type = StateType(arg);
+    if (present) return {arg, StateView(type), {}, InputRef(input, StateOffset(dir, type))};
     if (!zeros_needed) return {arg, {}, {}, {}};
-    return {arg, DenseState(), Tensor::Zeros(DataType::kFloat32, {1, 1, spec_.batch, spec_.hidden}), {}};
+    return {arg, DenseState(type), Tensor::Zeros(DataType::kFloat32, {1, 1, spec_.batch, spec_.hidden}), {}};
   }
   Slot DstStateSlot(int arg, int64_t dir, bool present, int output, size_t tmp) {
-    if (present) return {arg, StateView(), {}, OutputRef(output, StateOffset(dir))};
+    const memory::data_type type = StateType(arg);
+    if (present) return {arg, StateView(type), {}, OutputRef(output, StateOffset(dir, type))};
     if (tmp == kNone) return {arg, {}, {}, {}};
-    return {arg, DenseState(), {}, ScratchRef(tmp)};
+    return {arg, DenseState(type), {}, ScratchRef(tmp)};
   }
 
   // W or R of direction `dir`: converted now when known, else converted into scratch per run.
@@ -231,11 +244,11 @@ class Builder {
     if (!Known(input)) {
       const auto kind = input == kInputW ? Conversion::Kind::kLayerWeights : Conversion::Kind::kIterWeights;
       conv.push_back({kind, input, static_cast<size_t>(dir * size) * kF, scratch});
-      return {arg, Ldigo(channels, memory::format_tag::ldigo), {}, ScratchRef(scratch)};
+      return {arg, Ldigo(channels, memory::data_type::f32, memory::format_tag::ldigo), {}, ScratchRef(scratch)};
     }
     Tensor t = Tensor::Zeros(DataType::kFloat32, {1, 1, channels, spec_.gates(), spec_.hidden});
     ConvertWeights(spec_, ctx_.inputs[input].value->data_as<float>() + dir * size, channels, t.data_as<float>());
-    return {arg, Ldigo(channels, memory::format_tag::any), std::move(t), {}};
+    return {arg, Ldigo(channels, act_, memory::format_tag::any), std::move(t), {}};
   }
 
   Slot BiasSlot(int64_t dir, std::vector<Conversion>& conv) {
@@ -274,7 +287,7 @@ class Builder {
     if (HasOutput(kOutputY)) {
       slots.push_back({DNNL_ARG_DST_LAYER, YView(), {}, OutputRef(kOutputY, YOffset(dir))});
     } else {
-      const memory::desc dense({spec_.seq, spec_.batch, spec_.hidden}, memory::data_type::f32, memory::format_tag::tnc);
+      const memory::desc dense({spec_.seq, spec_.batch, spec_.hidden}, act_, memory::format_tag::tnc);
       slots.push_back({DNNL_ARG_DST_LAYER, dense, {}, ScratchRef(y_tmp_)});
     }
     slots.push_back(DstStateSlot(DNNL_ARG_DST_ITER, dir, HasYH(), kOutputYH, h_tmp_));
@@ -348,21 +361,53 @@ class Builder {
   const CompileContext& ctx_;
   const Spec& spec_;
   RnnKernel& kernel_;
+  memory::data_type act_;
   size_t scratch_end_ = 0;
   size_t layer_weights_ = kNone, iter_weights_ = kNone, bias_ = kNone, peephole_ = kNone;
   size_t y_tmp_ = kNone, h_tmp_ = kNone, c_tmp_ = kNone;
   size_t scratchpad_offset_ = 0;
 };
 
-std::vector<TensorDesc> OutputDescs(const CompileContext& ctx, const Spec& spec) {
+// Y, Y_h and Y_c; Y and Y_h are held as `act` (the compiler converts bf16 for float32 readers).
+std::vector<TensorDesc> OutputDescs(const CompileContext& ctx, const Spec& spec, memory::data_type act) {
   std::vector<TensorDesc> outputs(ctx.node.outputs.size());
   for (size_t k = 0; k < outputs.size(); ++k) {
     if (ctx.node.output(k) == nullptr) continue;
     if (k > static_cast<size_t>(spec.cell == Cell::kLstm ? kOutputYC : kOutputYH)) continue;
-    outputs[k].dtype = DataType::kFloat32;
-    outputs[k].shape = k == kOutputY ? OutputYShape(spec) : StateShape(spec);
+    const Shape shape = k == kOutputY ? OutputYShape(spec) : StateShape(spec);
+    const memory::data_type type = k == kOutputYC ? memory::data_type::f32 : act;
+    outputs[k] = dnnl_util::FromDnnl(DataType::kFloat32, shape, dnnl_util::PlainDesc(type, shape));
   }
   return outputs;
+}
+
+// bf16 when the session asks for it and every weight is a constant converted at compile time (a
+// runtime weight would need a bf16 conversion per run) and there are no peepholes.
+bool UsesBfloat16(const CompileContext& ctx, const Spec& spec) {
+  auto constant_or_absent = [&](int i) { return !ctx.has_input(i) || ctx.inputs[i].is_known(); };
+  return ctx.precision == Precision::kBfloat16 && constant_or_absent(kInputW) && constant_or_absent(kInputR) &&
+         constant_or_absent(kInputB) && !(spec.cell == Cell::kLstm && ctx.has_input(kInputP));
+}
+
+absl::StatusOr<CompiledKernel> Build(const CompileContext& ctx, const Spec& spec, memory::data_type act) {
+  auto kernel = std::make_unique<RnnKernel>(spec, ctx.node.Describe());
+  if (ctx.has_input(kInputSeqLens) && !ctx.inputs[kInputSeqLens].is_known()) {
+    kernel->CheckSeqLensAtRun(ctx.desc(kInputSeqLens).dtype == DataType::kInt64);
+  }
+  CompiledKernel out;
+  Builder builder(ctx, spec, *kernel, act);
+  ASSIGN_OR_RETURN(out.scratch_bytes, builder.Build());
+  out.kernel = std::move(kernel);
+  out.outputs = OutputDescs(ctx, spec, act);
+  if (act == memory::data_type::bf16) {
+    out.computes_bfloat16 = true;
+    out.input_layouts.resize(ctx.inputs.size());
+    out.input_layouts[kInputX] = dnnl_util::PlainDesc(act, ctx.desc(kInputX).shape);
+    if (ctx.has_input(kInputInitialH)) {
+      out.input_layouts[kInputInitialH] = dnnl_util::PlainDesc(act, ctx.desc(kInputInitialH).shape);
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -370,20 +415,18 @@ std::vector<TensorDesc> OutputDescs(const CompileContext& ctx, const Spec& spec)
 absl::StatusOr<CompiledKernel> BuildKernel(const CompileContext& ctx, const Spec& spec) {
   const size_t max_outputs = spec.cell == Cell::kLstm ? 3 : 2;
   if (ctx.node.outputs.size() > max_outputs) return ctx.Invalid("too many outputs");
-  auto kernel = std::make_unique<RnnKernel>(spec, ctx.node.Describe());
-  if (ctx.has_input(kInputSeqLens) && !ctx.inputs[kInputSeqLens].is_known()) {
-    kernel->CheckSeqLensAtRun(ctx.desc(kInputSeqLens).dtype == DataType::kInt64);
+  if (UsesBfloat16(ctx, spec)) {
+    try {
+      return Build(ctx, spec, memory::data_type::bf16);
+    } catch (const dnnl::error&) {
+      // This cell configuration has no bf16 implementation here: compute it in float32.
+    }
   }
-  CompiledKernel out;
   try {
-    Builder builder(ctx, spec, *kernel);
-    ASSIGN_OR_RETURN(out.scratch_bytes, builder.Build());
+    return Build(ctx, spec, memory::data_type::f32);
   } catch (const dnnl::error& e) {
     return ctx.Unsupported(std::string("oneDNN RNN primitive: ") + e.what());
   }
-  out.kernel = std::move(kernel);
-  out.outputs = OutputDescs(ctx, spec);
-  return out;
 }
 
 }  // namespace peregrine::engine::rnn
