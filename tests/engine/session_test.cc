@@ -240,16 +240,20 @@ TEST(SessionTest, Bfloat16ConvolutionsConvertAtTheirEdges) {
   ExpectWithinBfloat16Rounding(want, got);
 }
 
+void SetHiddenSize(Node* n, int64_t hidden) {
+  graph::Attribute size;
+  size.kind = graph::Attribute::Kind::kInt;
+  size.i = hidden;
+  n->attributes["hidden_size"] = size;
+}
+
 Value* AddLstm(GraphBuilder& b, Value* x, Value* h0, Value* c0, int64_t input, int64_t hidden, int seed,
                std::vector<Value*>& outputs) {
   Node* n = b.g->AddNode("LSTM", "lstm" + std::to_string(seed));
   n->inputs = {x, b.g->AddConstant("W" + std::to_string(seed), Ramp({1, 4 * hidden, input}, seed)),
                b.g->AddConstant("R" + std::to_string(seed), Ramp({1, 4 * hidden, hidden}, seed + 1)),
                b.g->AddConstant("B" + std::to_string(seed), Ramp({1, 8 * hidden}, seed + 2)), nullptr, h0, c0};
-  graph::Attribute size;
-  size.kind = graph::Attribute::Kind::kInt;
-  size.i = hidden;
-  n->attributes["hidden_size"] = size;
+  SetHiddenSize(n, hidden);
   for (const char* name : {"Y", "Y_h", "Y_c"}) {
     Value* out = b.g->AddValue(n->name + name);
     out->producer = n;
@@ -302,10 +306,7 @@ TEST(SessionTest, Bfloat16KeepsRecurrentLayersWithRuntimeWeightsInFloat32) {
   Value* r = b.Input("r", DataType::kFloat32, {{1, ""}, {16, ""}, {4, ""}});
   Node* n = b.g->AddNode("LSTM", "lstm");
   n->inputs = {x, w, r};
-  graph::Attribute size;
-  size.kind = graph::Attribute::Kind::kInt;
-  size.i = 4;
-  n->attributes["hidden_size"] = size;
+  SetHiddenSize(n, 4);
   Value* y = b.g->AddValue("y");
   y->producer = n;
   n->outputs = {y};
