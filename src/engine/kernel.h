@@ -64,9 +64,9 @@ struct CompileContext {
   // Where compile-time constants the kernel keeps (reordered weights) should live; owned by the
   // plan and alive as long as its kernels. nullptr: the kernel owns them (oneDNN-allocated memory).
   ConstantArena* constants = nullptr;
-  // Kernels that support it (Conv, Gemm/MatMul with constant weights, LSTM/GRU/RNN) compute in bfloat16 when this is kBfloat16, which the session
-  // sets only on CPUs with native bfloat16; their blocked layouts then carry bf16 data (see
-  // TensorDesc::layout) and the compiler's reorders convert at the edges.
+  // Kernels that support it (Conv, Gemm/MatMul, LSTM with constant weights) compute in bfloat16 when
+  // this is kBfloat16, which the session sets only on CPUs with native bfloat16; their layouts then
+  // carry bf16 data (see TensorDesc::layout) and the compiler's reorders convert at the edges.
   Precision precision = Precision::kFloat32;
 
   // The input's descriptor; an absent TensorDesc for out-of-range indices.

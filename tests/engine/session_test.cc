@@ -235,7 +235,9 @@ TEST(SessionTest, Bfloat16ConvolutionsConvertAtTheirEdges) {
   ASSERT_TRUE(exact->Run(inputs, want).ok());
   ASSERT_TRUE(rounded->Run(inputs, got).ok());
   EXPECT_EQ(exact->last_plan_stats().bf16_steps, 0u);
-  if (HasNativeBfloat16()) EXPECT_EQ(rounded->last_plan_stats().bf16_steps, 3u);  // both Convs and the MaxPool
+  if (HasNativeBfloat16()) {
+    EXPECT_EQ(rounded->last_plan_stats().bf16_steps, 3u);  // both Convs and the MaxPool
+  }
   ASSERT_EQ(got.size(), 3u);
   ExpectWithinBfloat16Rounding(want, got);
 }
@@ -292,7 +294,9 @@ TEST(SessionTest, Bfloat16RecurrentLayersConvertAtTheirEdges) {
   ASSERT_TRUE(exact->Run(inputs, want).ok());
   ASSERT_TRUE(rounded->Run(inputs, got).ok());
   EXPECT_EQ(exact->last_plan_stats().bf16_steps, 0u);
-  if (HasNativeBfloat16()) EXPECT_EQ(rounded->last_plan_stats().bf16_steps, 2u);  // both LSTMs
+  if (HasNativeBfloat16()) {
+    EXPECT_EQ(rounded->last_plan_stats().bf16_steps, 2u);  // both LSTMs
+  }
   ASSERT_EQ(got.size(), 4u);
   ExpectWithinBfloat16Rounding(want, got);
 }
@@ -315,6 +319,27 @@ TEST(SessionTest, Bfloat16KeepsRecurrentLayersWithRuntimeWeightsInFloat32) {
   auto session = MustCreate(b.Finish({y}), bf16);
   ASSERT_NE(session, nullptr);
   std::vector<Tensor> inputs = {Ramp({2, 1, 3}, 1), Ramp({1, 16, 3}, 2), Ramp({1, 16, 4}, 3)}, outputs;
+  ASSERT_TRUE(session->Run(inputs, outputs).ok());
+  EXPECT_EQ(session->last_plan_stats().bf16_steps, 0u);
+  ASSERT_EQ(outputs[0].shape(), (Shape{2, 1, 1, 4}));
+}
+
+// GRU and RNN stay float32 in a bf16 session even with constant weights: only the LSTM cell computes
+// in bfloat16.
+TEST(SessionTest, Bfloat16KeepsGruInFloat32) {
+  GraphBuilder b;
+  Value* x = b.Input("x", DataType::kFloat32, {{2, ""}, {1, ""}, {3, ""}});
+  Node* n = b.g->AddNode("GRU", "gru");
+  n->inputs = {x, b.g->AddConstant("w", Ramp({1, 12, 3}, 2)), b.g->AddConstant("r", Ramp({1, 12, 4}, 3))};
+  SetHiddenSize(n, 4);
+  Value* y = b.g->AddValue("y");
+  y->producer = n;
+  n->outputs = {y};
+  SessionOptions bf16;
+  bf16.precision = Precision::kBfloat16;
+  auto session = MustCreate(b.Finish({y}), bf16);
+  ASSERT_NE(session, nullptr);
+  std::vector<Tensor> inputs = {Ramp({2, 1, 3}, 1)}, outputs;
   ASSERT_TRUE(session->Run(inputs, outputs).ok());
   EXPECT_EQ(session->last_plan_stats().bf16_steps, 0u);
   ASSERT_EQ(outputs[0].shape(), (Shape{2, 1, 1, 4}));

@@ -381,12 +381,13 @@ std::vector<TensorDesc> OutputDescs(const CompileContext& ctx, const Spec& spec,
   return outputs;
 }
 
-// bf16 when the session asks for it and every weight is a constant converted at compile time (a
-// runtime weight would need a bf16 conversion per run) and there are no peepholes.
+// bf16 for an LSTM (the cell tested in bf16) when the session asks for it, every weight is a constant
+// converted at compile time (a runtime weight would need a bf16 conversion per run) and there are no
+// peepholes. GRU and RNN stay float32.
 bool UsesBfloat16(const CompileContext& ctx, const Spec& spec) {
   auto constant_or_absent = [&](int i) { return !ctx.has_input(i) || ctx.inputs[i].is_known(); };
-  return ctx.precision == Precision::kBfloat16 && constant_or_absent(kInputW) && constant_or_absent(kInputR) &&
-         constant_or_absent(kInputB) && !(spec.cell == Cell::kLstm && ctx.has_input(kInputP));
+  return ctx.precision == Precision::kBfloat16 && spec.cell == Cell::kLstm && constant_or_absent(kInputW) &&
+         constant_or_absent(kInputR) && constant_or_absent(kInputB) && !ctx.has_input(kInputP);
 }
 
 absl::StatusOr<CompiledKernel> Build(const CompileContext& ctx, const Spec& spec, memory::data_type act) {

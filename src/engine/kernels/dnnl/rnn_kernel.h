@@ -1,6 +1,6 @@
-// The oneDNN-backed kernel for ONNX LSTM, GRU and RNN (inference; float32, or bfloat16 when the
-// session's precision is bf16 and the weights are constants without peepholes: X, Y, the hidden
-// state and the weights are then bf16, the LSTM cell state and the bias float32, and the compiler
+// The oneDNN-backed kernel for ONNX LSTM, GRU and RNN (inference; float32, or for an LSTM bfloat16
+// when the session's precision is bf16 and the weights are constants without peepholes: X, Y, the
+// hidden state and the weights are then bf16, the cell state and the bias float32, and the compiler
 // converts X and initial_h in, Y and Y_h out, where float32 kernels meet them).
 //
 // Each ONNX direction runs as its own unidirectional oneDNN primitive whose src/dst memory
