@@ -208,7 +208,11 @@ struct ModelManager::Impl {
       std::lock_guard lock(mu);
       Entry& entry = models[name];
       if (!loaded.ok()) {
-        // A failed reload keeps serving what was there.
+        // A failed reload keeps serving what was there. The operator reads why in the log as well as in the
+        // repository index: a background load has no caller to return the error to.
+        std::fprintf(stderr, "peregrine: model '%s' failed to load%s: %s\n", name.c_str(),
+                     entry.versions.empty() ? "" : " (the loaded versions keep serving)",
+                     std::string(loaded.status().message()).c_str());
         if (entry.versions.empty()) SetState(name, entry, ModelState::kUnavailable, std::string(loaded.status().message()));
         return loaded.status();
       }
