@@ -2,7 +2,7 @@
 the same request under Apache Bench and `peregrine bench`; writes the `generate_compare` section of
 docs/benchmarks.md.
 
-    /usr/bin/python3 bench/generate_compare.py [--rounds 3] [--window 2] [--servers a,b,c,d,e] [--no-docs]
+    /usr/bin/python3 bench/generate_compare.py [--rounds 3] [--window 2] [--servers a,b,c,d,e,f] [--no-docs]
     /usr/bin/python3 bench/generate_compare.py --report-only     # re-render the last run's results
 
 The request: POST /v2/models/textgen-lstm/generate {"text_input": "Movie is great.", "parameters":
@@ -13,17 +13,19 @@ started and stopped by this script, each with 1 intra-op thread unless --threads
   c  node-ort      node:http + onnxruntime-node bench/generate_peers/ort_server.mjs
   d  peregrine     build/release/src/cli/peregrine serve --model-repository examples/models --busy-poll-us 2000
   e  peregrine-idle the same without --busy-poll-us (its threads sleep as soon as they are idle): latency only
+  f  peregrine-bf16 (d) with the model's precision parameter set to bf16 (docs/precision.md), from a
+                    temporary copy of its repository entry; where the CPU lacks native bfloat16 it runs float32
 Every server must return the greedy text of examples/textgen-lstm/reference/greedy.json (PyTorch's);
 a mismatch is reported loudly and makes the script exit 1 after writing its report.
 
 Each round runs, in a fresh shuffled order: for every server `ab -n 200 -c 1` and `ab -n 200 -c 1 -k`
-(P50/P90 from ab's -e percentile table, microsecond resolution), and for Peregrine and (c)
+(P50/P90 from ab's -e percentile table, microsecond resolution), and for (c), (d) and (f)
 `peregrine bench URL -m textgen-lstm --generate PROMPT --max-tokens 20 -c N` at N = 1, 8, 32 (closed loop,
 keep-alive; windows of --window seconds until throughput and p50 agree; generated tokens/s = 20 x its
 successful responses per second; every response must be a 200). Before the rounds, 32 concurrent clients x
-4 requests must all get the reference text from Peregrine and (c) as well. Figures are medians over rounds.
+4 requests must all get the reference text from (c), (d) and (f) as well. Figures are medians over rounds.
 Needs ab (apache2-utils), Debian's python3-flask and python3-torch, node with bench/node_modules (`npm ci
---ignore-scripts`, run here when missing) and, for (c) and (d), the release build of the peregrine CLI.
+--ignore-scripts`, run here when missing) and, for (c), (d), (e) and (f), the release build of the peregrine CLI.
 """
 import argparse
 import concurrent.futures
@@ -65,9 +67,11 @@ SERVERS = {  # key -> label; the order of the tables
     "node-ort": "(c) Node.js + onnxruntime-node",
     "peregrine": "(d) Peregrine",
     "peregrine-idle": "(e) Peregrine without busy polling",
+    "peregrine-bf16": "(f) Peregrine, bf16 precision",
 }
-LETTERS = dict(zip("abcde", SERVERS))
-THROUGHPUT_SERVERS = ("node-ort", "peregrine")
+LETTERS = dict(zip("abcdef", SERVERS))
+THROUGHPUT_SERVERS = ("node-ort", "peregrine", "peregrine-bf16")
+PEREGRINE_SERVERS = ("peregrine", "peregrine-bf16")  # the ones the targets are stated for
 CONCURRENCY = (1, 8, 32)
 LATENCY_REQUESTS = 200
 BENCH_WARMUP_S, BENCH_STABLE_WINDOWS, BENCH_MAX_WINDOWS = 1, 3, 5  # peregrine bench, per throughput level
@@ -78,14 +82,30 @@ P90_VS_NODE, P90_VS_FLASK, SCALING_32_VS_1 = 0.5, 0.1, 4.0
 
 # ---------------------------------------------------------------- servers
 
+def bf16_repository(tmp):
+    """A repository holding the example model with `precision: bf16` added to its config: the model a link to
+    the original, the vocabulary a copy (the server reads no file through a link that leads out of the model's
+    folder)."""
+    src, repo = os.path.join(MODELS, MODEL), os.path.join(tmp, "repo_bf16")
+    os.makedirs(os.path.join(repo, MODEL, "1"))
+    os.symlink(os.path.join(src, "1", "model.onnx"), os.path.join(repo, MODEL, "1", "model.onnx"))
+    shutil.copy2(os.path.join(src, "vocab.txt"), os.path.join(repo, MODEL, "vocab.txt"))
+    with open(os.path.join(src, "config.pbtxt")) as f:
+        config = f.read()
+    with open(os.path.join(repo, MODEL, "config.pbtxt"), "w") as f:
+        f.write(config + '\nparameters { key: "precision" value: { string_value: "bf16" } }\n')
+    return repo
+
+
 def server_argv(name, port_file, threads, peregrine):
     if name.startswith("flask-"):
         return [PYTHON, os.path.join(PEERS, "flask_app.py"), "--mode", name.split("-")[1],
                 "--threads", str(threads), "--port-file", port_file]
     if name == "node-ort":
         return ["node", os.path.join(PEERS, "ort_server.mjs"), "--threads", str(threads), "--port-file", port_file]
-    poll = ["--busy-poll-us", str(BUSY_POLL_US)] if name == "peregrine" else []
-    return [peregrine, "serve", "--model-repository", MODELS, "--model-control-mode", "explicit", "--load-model", MODEL,
+    poll = ["--busy-poll-us", str(BUSY_POLL_US)] if name in PEREGRINE_SERVERS else []
+    repo = bf16_repository(os.path.dirname(port_file)) if name == "peregrine-bf16" else MODELS
+    return [peregrine, "serve", "--model-repository", repo, "--model-control-mode", "explicit", "--load-model", MODEL,
             "--threads-per-instance", str(threads), "--http-address", "127.0.0.1", "--http-port", "0",
             "--port-file", port_file] + poll
 
@@ -113,8 +133,9 @@ class Server:
             try:
                 return generate_once(self.url)
             except urllib.error.HTTPError as e:
-                if e.code != 503:  # 503: still loading; anything else will not get better
-                    raise RuntimeError(f"{self.name}: HTTP {e.code} {e.read().decode(errors='replace')}") from None
+                why = e.read().decode(errors="replace")
+                if e.code != 503 or "UNAVAILABLE" in why:  # 503 while loading; a failed load will not get better
+                    raise RuntimeError(f"{self.name}: HTTP {e.code} {why}") from None
             except OSError:  # connection refused or reset
                 pass
             self.check_alive(deadline)
@@ -294,21 +315,21 @@ def verdict(ok):
     return "met" if ok else "missed"
 
 
-def p90_target_line(stats, other, limit):
+def p90_target_line(stats, me, other, limit):
     parts, oks = [], []
     for kind, label in (("close", "`ab -c 1`"), ("keepalive", "`ab -c 1 -k`")):
-        mine, theirs = stats.get(f"peregrine/{kind}/1"), stats.get(f"{other}/{kind}/1")
+        mine, theirs = stats.get(f"{me}/{kind}/1"), stats.get(f"{other}/{kind}/1")
         if mine and theirs:
             oks.append(mine["p90_ms"] <= limit * theirs["p90_ms"])
             parts.append(f"{label}: {mine['p90_ms']:.2f} ms vs {theirs['p90_ms']:.2f} ms = "
                          f"{mine['p90_ms'] / theirs['p90_ms']:.3f}×")
-    head = f"- Peregrine P90 ≤ {limit}× of {SERVERS[other]}"
+    head = f"- {SERVERS[me]}: P90 ≤ {limit}× of {SERVERS[other]}"
     return f"{head}: **{verdict(all(oks))}** ({'; '.join(parts)})." if oks else f"{head}: **not measured**."
 
 
-def scaling_target_line(stats):
-    head = f"- Peregrine tokens/s at concurrency {CONCURRENCY[-1]} ≥ {SCALING_32_VS_1:.0f}× its own at 1"
-    one, many = stats.get("peregrine/throughput/1"), stats.get(f"peregrine/throughput/{CONCURRENCY[-1]}")
+def scaling_target_line(stats, me):
+    head = f"- {SERVERS[me]}: tokens/s at concurrency {CONCURRENCY[-1]} ≥ {SCALING_32_VS_1:.0f}× its own at 1"
+    one, many = stats.get(f"{me}/throughput/1"), stats.get(f"{me}/throughput/{CONCURRENCY[-1]}")
     if not (one and many):
         return f"{head}: **not measured**."
     ratio = many["tok_s"] / one["tok_s"]
@@ -316,9 +337,12 @@ def scaling_target_line(stats):
             f"({many['tok_s']:,.0f} vs {one['tok_s']:,.0f} tokens/s = {ratio:.2f}×).")
 
 
-def target_lines(stats):
-    return [p90_target_line(stats, "node-ort", P90_VS_NODE), p90_target_line(stats, "flask-eager", P90_VS_FLASK),
-            scaling_target_line(stats)]
+def target_lines(stats, names):
+    lines = []
+    for me in (n for n in PEREGRINE_SERVERS if n in names):
+        lines += [p90_target_line(stats, me, "node-ort", P90_VS_NODE),
+                  p90_target_line(stats, me, "flask-eager", P90_VS_FLASK), scaling_target_line(stats, me)]
+    return lines or ["- Not measured: neither (d) nor (f) ran."]
 
 
 def latency_table(stats, names):
@@ -389,7 +413,7 @@ def render(results):
         "",
         "### Targets",
         "",
-        *target_lines(stats),
+        *target_lines(stats, names),
         *(["", f"Not measured in this run: {', '.join(missing)}."] if missing else []),
         "",
         f"### Latency, one client: `ab -n {LATENCY_REQUESTS} -c 1` and `-k`",
@@ -449,9 +473,15 @@ def setup_lines(results, stats):
         f"(`examples/models/{MODEL}/config.pbtxt`).",
         "- (e) the same server without `--busy-poll-us` (the default: threads sleep as soon as they are idle), "
         "latency only.",
+        "- (f) (d) with `parameters { key: \"precision\" value: { string_value: \"bf16\" } }` added to the "
+        "model's config (a temporary copy of its repository entry): the LSTM layers and the output layer compute "
+        "in bfloat16 with float32 accumulation and cell state (docs/precision.md); opt-in, because a greedy "
+        "generation can differ from float32's where two tokens are nearly tied. This CPU "
+        + ("has native bfloat16 (avx512_bf16 or amx_bf16)." if info.get("bf16_native") else
+           "has no native bfloat16, so (f) ran in float32."),
         "- Method: all servers run for the whole benchmark; after a warm-up burst each, every round visits every "
-        f"measurement once in a fresh shuffled order: per server `ab -n {LATENCY_REQUESTS} -c 1` and `-k`; for (c) "
-        f"and (d) `peregrine bench` (the same binary as (d), one I/O thread, on the same 2 cores) at N = "
+        f"measurement once in a fresh shuffled order: per server `ab -n {LATENCY_REQUESTS} -c 1` and `-k`; for (c), "
+        f"(d) and (f) `peregrine bench` (the same binary as (d), one I/O thread, on the same 2 cores) at N = "
         f"{', '.join(map(str, CONCURRENCY))}, e.g. `{bench_example}`; "
         "every response must be a 200 without connection errors (Peregrine's responses carry timings, so their "
         "lengths vary and ab's `Length` failures are not errors; the texts are checked before the rounds, under "
@@ -462,6 +492,11 @@ def setup_lines(results, stats):
 
 # ---------------------------------------------------------------- driver
 
+def needs_cli(names):
+    """Peregrine's CLI is the server of (d), (e) and (f) and the load generator of every throughput run."""
+    return any(n.startswith("peregrine") or n in THROUGHPUT_SERVERS for n in names)
+
+
 def preflight(names, peregrine):
     if not shutil.which("ab"):
         sys.exit("needs ab (Debian apache2-utils)")
@@ -471,10 +506,10 @@ def preflight(names, peregrine):
     if "node-ort" in names and not os.path.isdir(os.path.join(BENCH, "node_modules", "onnxruntime-node")):
         print("installing onnxruntime-node (npm ci --ignore-scripts) ...", file=sys.stderr)
         subprocess.run(["npm", "ci", "--ignore-scripts"], cwd=BENCH, check=True)
-    if any(n in THROUGHPUT_SERVERS for n in names) and not os.access(peregrine, os.X_OK):
-        sys.exit(f"missing {os.path.relpath(peregrine, ROOT)} (server (d) and the `peregrine bench` load generator); "
+    if needs_cli(names) and not os.access(peregrine, os.X_OK):
+        sys.exit(f"missing {os.path.relpath(peregrine, ROOT)} (servers (d) to (f) and the `peregrine bench` load generator); "
                  "build: cmake --preset release && cmake --build --preset release --target peregrine -j2   "
-                 "(or leave out c and d: --servers a,b)")
+                 "(or leave out c to f: --servers a,b)")
 
 
 def snapshot(peregrine, tmp):
@@ -496,7 +531,9 @@ def versions(peregrine, original_path):
     dirty = " plus uncommitted changes" if report.sh(["git", "-C", ROOT, "status", "--porcelain"]) else ""
     config = open(os.path.join(MODELS, MODEL, "config.pbtxt")).read()
     per_step = re.search(r"max_sequences_per_step:\s*(\d+)", config)
-    return {"cpu": info["cpu"], "node": info["node"], "ort": info["ort"], "torch": info["torch"], "flask": flask,
+    with open("/proc/cpuinfo") as f:
+        bf16_native = bool(re.search(r"\b(avx512_bf16|amx_bf16)\b", f.read()))
+    return {"cpu": info["cpu"], "bf16_native": bf16_native, "node": info["node"], "ort": info["ort"], "torch": info["torch"], "flask": flask,
             "max_sequences_per_step": per_step.group(1) if per_step else "?",
             "peregrine": f"`{peregrine_version}` (`{os.path.relpath(original_path, ROOT)}`, Release, -march=x86-64-v3, "
                          f"built {built} from the tree at commit {commit}{dirty})"}
@@ -518,7 +555,7 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--window", type=int, default=2, help="seconds per peregrine bench measurement window")
-    ap.add_argument("--servers", default="a,b,c,d,e", help="which of a,b,c,d,e to run (default: all)")
+    ap.add_argument("--servers", default="a,b,c,d,e,f", help="which of a,b,c,d,e,f to run (default: all)")
     ap.add_argument("--threads", type=int, default=1, help="intra-op threads of every server")
     ap.add_argument("--peregrine", default=PEREGRINE, help="peregrine CLI binary (copied before the run)")
     ap.add_argument("--no-docs", action="store_true", help="print the markdown instead of writing docs/benchmarks.md")
@@ -528,7 +565,7 @@ def parse_args():
     try:
         args.names = [LETTERS[x.strip()] for x in args.servers.split(",")]
     except KeyError:
-        ap.error("--servers takes letters among a,b,c,d,e")
+        ap.error("--servers takes letters among a,b,c,d,e,f")
     return args
 
 
@@ -537,9 +574,7 @@ def run(args):
     tmp = tempfile.mkdtemp(prefix="peregrine_generate_compare_")
     servers = {}
     try:
-        # Peregrine's CLI serves (d) and is the load generator of the throughput runs.
-        needs_cli = any(n in THROUGHPUT_SERVERS for n in args.names)
-        peregrine = snapshot(args.peregrine, tmp) if needs_cli else args.peregrine
+        peregrine = snapshot(args.peregrine, tmp) if needs_cli(args.names) else args.peregrine
         info = versions(peregrine, args.peregrine)  # of the snapshot, as it was when measured
         body = os.path.join(tmp, "body.json")
         with open(body, "w") as f:
