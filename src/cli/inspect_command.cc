@@ -88,7 +88,8 @@ void PrintText(const engine::ModelSummary& s) {
               << (s.plan.bf16_steps > 0 ? absl::StrCat(" (", s.plan.bf16_steps, " in bf16)") : "") << ", "
               << s.plan.reorders << " reorders, arena "
               << HumanBytes(static_cast<double>(s.plan.arena_bytes)) << " (" << s.plan.arena_bytes << " bytes), scratch "
-              << HumanBytes(static_cast<double>(s.plan.scratch_bytes)) << "\n";
+              << HumanBytes(static_cast<double>(s.plan.scratch_bytes)) << ", weights in oneDNN layouts "
+              << HumanBytes(static_cast<double>(s.constant_bytes)) << "\n";
   } else {
     std::cout << "plan:        not compiled: " << s.compile_error << "\n";
   }

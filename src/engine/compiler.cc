@@ -13,6 +13,7 @@
 #include "engine/kernels/dnnl/dnnl_util.h"
 #include "engine/kernels/dnnl/reorder.h"
 #include "engine/memory_planner.h"
+#include "engine/shared_constants.h"
 
 namespace peregrine::engine {
 
@@ -29,7 +30,9 @@ class PlanBuilder {
  public:
   PlanBuilder(const CompileRequest& request, const dnnl::engine& engine, std::vector<bool>* needs_specialization)
       : request_(request), graph_(*request.graph), engine_(engine), needs_specialization_(needs_specialization),
-        plan_(std::make_unique<Plan>(engine)) {}
+        plan_(std::make_unique<Plan>(engine)) {
+    plan_->constants_ = request.constants ? request.constants : std::make_shared<SharedConstants>();
+  }
 
   absl::StatusOr<std::unique_ptr<Plan>> Build() {
     RETURN_IF_ERROR(BindInputs());

@@ -27,6 +27,9 @@ struct CompileRequest {
   std::span<const Tensor> inputs;  // one per graph input: shapes always used, values only when specialised
   std::vector<bool> specialized;   // per graph input: its value is part of the plan (known at compile time)
   CompileOptions options;
+  // Where the plan's reordered constants go: a session's store, shared by its plans. Null: the plan
+  // keeps a store of its own.
+  std::shared_ptr<SharedConstants> constants;
 };
 
 // Builds the plan. When a kernel needs the value of a tensor that depends on graph inputs that are

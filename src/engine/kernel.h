@@ -29,7 +29,7 @@
 
 namespace peregrine::engine {
 
-class ConstantArena;
+class SharedConstants;
 
 // How a tensor lives inside a plan.
 struct TensorDesc {
@@ -61,9 +61,10 @@ struct CompileContext {
   const dnnl::engine& engine;
   int opset = 0;    // version of the default ONNX domain the model imports
   int threads = 1;  // intra-op threads the plan runs with
-  // Where compile-time constants the kernel keeps (reordered weights) should live; owned by the
-  // plan and alive as long as its kernels. nullptr: the kernel owns them (oneDNN-allocated memory).
-  ConstantArena* constants = nullptr;
+  // Where compile-time constants the kernel keeps (reordered weights) should live: the session's
+  // store, shared by its plans and alive as long as their kernels. nullptr: the kernel owns them
+  // (oneDNN-allocated memory).
+  SharedConstants* constants = nullptr;
   // Kernels that support it (Conv, Gemm/MatMul, LSTM with constant weights) compute in bfloat16 when
   // this is kBfloat16, which the session sets only on CPUs with native bfloat16; their layouts then
   // carry bf16 data (see TensorDesc::layout) and the compiler's reorders convert at the edges.

@@ -243,6 +243,7 @@ void CompilePlan(std::unique_ptr<graph::Graph> graph, const ModelSummaryOptions&
   }
   summary.compiled = true;
   summary.plan = (*session)->last_plan_stats();
+  summary.constant_bytes = (*session)->constant_bytes();
 }
 
 }  // namespace
@@ -368,7 +369,8 @@ std::string PlanJson(const ModelSummary& s) {
   return absl::StrCat("{\"compiled\":", s.compiled ? "true" : "false", ",\"error\":", Quote(s.compile_error),
                       ",\"steps\":", s.plan.steps, ",\"arena_bytes\":", s.plan.arena_bytes,
                       ",\"scratch_bytes\":", s.plan.scratch_bytes, ",\"reorders\":", s.plan.reorders,
-                      ",\"bf16_steps\":", s.plan.bf16_steps, "}");
+                      ",\"bf16_steps\":", s.plan.bf16_steps,
+                      ",\"constant_bytes\":", s.constant_bytes, "}");
 }
 
 }  // namespace

@@ -77,6 +77,7 @@ struct ModelSummary {
   bool compiled = false;
   std::string compile_error;  // why no plan was compiled, when compiled is false
   PlanStats plan;
+  size_t constant_bytes = 0;  // weights and constants the plan keeps in oneDNN layouts (shared_constants.h)
 };
 
 // Summarises `graph` (consumed: it is optimised and compiled). Errors only for a null graph.

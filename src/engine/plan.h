@@ -14,9 +14,9 @@
 
 #include "oneapi/dnnl/dnnl.hpp"
 
-#include "engine/constant_arena.h"
 #include "engine/kernel.h"
 #include "engine/session.h"
+#include "engine/shared_constants.h"
 
 namespace peregrine::engine {
 
@@ -57,8 +57,9 @@ class Plan {
  private:
   friend class PlanBuilder;
 
-  // First member, so destroyed last: kernels and owned_memory_ point into it.
-  std::unique_ptr<ConstantArena> constants_ = std::make_unique<ConstantArena>();
+  // Reordered weights and constants, usually the session's store shared with its other plans. First
+  // member, so released last: kernels and owned_memory_ point into it.
+  std::shared_ptr<SharedConstants> constants_;
   std::vector<Step> steps_;
   std::vector<void*> slots_;
   std::vector<int> input_slots_;   // per graph input (-1 when the input is unused)

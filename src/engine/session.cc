@@ -14,6 +14,7 @@
 #include "engine/optimize.h"
 #include "engine/plan.h"
 #include "engine/profiler.h"
+#include "engine/shared_constants.h"
 #include "onnx/loader.h"
 
 namespace peregrine::engine {
@@ -47,7 +48,10 @@ struct Session::PlanCache {
 };
 
 Session::Session(std::unique_ptr<graph::Graph> graph, SessionOptions options)
-    : graph_(std::move(graph)), options_(options), plans_(std::make_unique<PlanCache>()) {
+    : graph_(std::move(graph)),
+      options_(options),
+      constants_(options.constants ? options.constants : std::make_shared<SharedConstants>()),
+      plans_(std::make_unique<PlanCache>()) {
   options_.threads = ResolveThreads(options_.threads);
   options_.precision = EffectivePrecision(options_.precision);
   for (const graph::Value* v : graph_->inputs) inputs_.push_back(InfoOf(*v));
@@ -115,7 +119,8 @@ absl::StatusOr<Plan*> Session::PlanFor(std::span<const Tensor> inputs) {
   // Each retry specialises at least one more input, so this ends.
   for (size_t attempt = 0; attempt <= inputs.size(); ++attempt) {
     std::vector<bool> needs = plans_->specialized;
-    CompileRequest request{graph_.get(), inputs, plans_->specialized, CompileOptions{options_.threads, true, options_.precision}};
+    CompileRequest request{graph_.get(), inputs, plans_->specialized,
+                           CompileOptions{options_.threads, true, options_.precision}, constants_};
     auto plan = Compile(request, CpuEngine(), &needs);
     if (plan.ok()) {
       entries.push_front(std::move(*plan));
@@ -174,6 +179,8 @@ absl::StatusOr<std::vector<Tensor>> Session::Run(const std::vector<std::pair<std
 }
 
 PlanStats Session::last_plan_stats() const { return last_plan_ ? last_plan_->stats() : PlanStats{}; }
+
+size_t Session::constant_bytes() const { return constants_->bytes(); }
 
 absl::Status Session::WriteProfile(const std::string& path) const {
   if (!profiler_) return absl::FailedPreconditionError("profiling was not enabled for this session");

@@ -21,6 +21,7 @@
 namespace peregrine::engine {
 
 class Plan;
+class SharedConstants;
 struct Profiler;
 
 struct SessionOptions {
@@ -31,6 +32,10 @@ struct SessionOptions {
   // Arithmetic precision (see precision.h). Resolved at creation like `threads`: bf16 becomes fp32
   // where the CPU has no native bfloat16, and options() reports what the session runs with.
   Precision precision = Precision::kFloat32;
+  // Where the plans keep their reordered weights (shared_constants.h). Sessions of one model (a
+  // server's instances, a text generator's step sessions) pass one store and hold one copy of each
+  // weight between them. Null: the session makes a store of its own.
+  std::shared_ptr<SharedConstants> constants;
 };
 
 // Name, dtype and declared shape (-1 for symbolic/unknown dims) of a model input or output.
@@ -74,6 +79,9 @@ class Session {
 
   // Statistics of the plan used by the last Run/Prepare (zeros before the first).
   PlanStats last_plan_stats() const;
+  // Bytes of reordered weights and constants held for all the plans compiled so far, each distinct
+  // block once (shared_constants.h).
+  size_t constant_bytes() const;
 
   // With SessionOptions::profile: writes the recorded steps as Chrome trace-event JSON.
   absl::Status WriteProfile(const std::string& path) const;
@@ -87,6 +95,7 @@ class Session {
   SessionOptions options_;
   std::vector<TensorInfo> inputs_;
   std::vector<TensorInfo> outputs_;
+  std::shared_ptr<SharedConstants> constants_;  // shared by the plans
   struct PlanCache;
   std::unique_ptr<PlanCache> plans_;
   Plan* last_plan_ = nullptr;

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "engine/shared_constants.h"
 #include "serving/execution_provider.h"
 #include "serving/generation_config.h"
 #include "serving/model_instance.h"
@@ -113,6 +114,8 @@ struct ModelManager::Impl {
                      ChooseInstanceThreads(config, instances, options.threads_per_instance, cores));
     engine::SessionOptions session_options;
     session_options.threads = threads.threads;
+    // One copy of the reordered weights for all the version's sessions: instances and generation.
+    session_options.constants = std::make_shared<engine::SharedConstants>();
     ASSIGN_OR_RETURN(session_options.precision, RequestedPrecision(config));
     std::vector<std::unique_ptr<engine::Session>> sessions;
     ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> first, engine::Session::Create(path.string(), session_options));

@@ -107,6 +107,7 @@ TEST(ModelSummaryTest, SummarizesOptimisesAndCompiles) {
   EXPECT_TRUE(summary->compiled) << summary->compile_error;
   EXPECT_GE(summary->plan.steps, 1u);
   EXPECT_GT(summary->plan.arena_bytes + summary->plan.steps, 0u);
+  EXPECT_GE(summary->constant_bytes, 54u * sizeof(float));  // the Conv's weights, in the kernel's layout
 }
 
 TEST(ModelSummaryTest, ReportsUnsupportedOpsAndTheCompileError) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -343,6 +344,39 @@ TEST(SessionTest, Bfloat16KeepsGruInFloat32) {
   ASSERT_TRUE(session->Run(inputs, outputs).ok());
   EXPECT_EQ(session->last_plan_stats().bf16_steps, 0u);
   ASSERT_EQ(outputs[0].shape(), (Shape{2, 1, 1, 4}));
+}
+
+// A session compiles one plan per batch size; the plans share one copy of each reordered weight, and
+// every plan still computes what a session with only that plan computes.
+TEST(SessionTest, PlansOfOneSessionShareTheirWeights) {
+  constexpr int64_t kSeq = 2, kInput = 5, kHidden = 16, kOut = 7;
+  auto build = [] {
+    GraphBuilder b;
+    Value* x = b.Input("x", DataType::kFloat32, {{kSeq, ""}, {-1, "batch"}, {kInput, ""}});
+    std::vector<Value*> lstm;
+    Value* y = AddLstm(b, x, nullptr, nullptr, kInput, kHidden, 1, lstm);
+    Value* w = b.g->AddConstant("proj", Ramp({kHidden, kOut}, 5));
+    return b.Finish({b.Op("MatMul", {lstm[1], w}), y});
+  };
+  auto shared = MustCreate(build());
+  ASSERT_NE(shared, nullptr);
+  size_t weight_bytes = 0;
+  for (int64_t batch : {1, 3, 2, 8}) {
+    std::vector<Tensor> inputs = {Ramp({kSeq, batch, kInput}, static_cast<int>(batch))}, got, want;
+    ASSERT_TRUE(shared->Run(inputs, got).ok());
+    if (weight_bytes == 0) weight_bytes = shared->constant_bytes();
+    // The LSTM's weights and bias and the MatMul's weights, laid out once: no plan adds a copy.
+    EXPECT_EQ(shared->constant_bytes(), weight_bytes) << "batch " << batch;
+    auto alone = MustCreate(build());
+    ASSERT_NE(alone, nullptr);
+    ASSERT_TRUE(alone->Run(inputs, want).ok());
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      ASSERT_EQ(got[i].shape(), want[i].shape());
+      EXPECT_EQ(std::memcmp(got[i].data(), want[i].data(), got[i].byte_size()), 0) << "batch " << batch;
+    }
+  }
+  EXPECT_GE(weight_bytes, static_cast<size_t>(4 * kHidden * (kInput + kHidden) + kHidden * kOut) * sizeof(float));
 }
 
 TEST(SessionTest, PrecisionNames) {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <utility>
 
-#include "engine/constant_arena.h"
+#include "engine/shared_constants.h"
 
 namespace peregrine::engine::dnnl_ops {
 namespace {
@@ -90,10 +90,10 @@ dnnl::memory::dims DnnlDilations(const std::vector<int64_t>& onnx_dilations) {
 }
 
 dnnl::memory ReorderConstant(const dnnl::engine& engine, const dnnl::memory::desc& user_md, const void* data,
-                             const dnnl::memory::desc& target_md, ConstantArena* arena) {
+                             const dnnl::memory::desc& target_md, SharedConstants* constants) {
   dnnl::memory src(user_md, engine, const_cast<void*>(data));
-  dnnl::memory dst = arena ? dnnl::memory(target_md, engine, arena->Allocate(target_md.get_size()))
-                           : dnnl::memory(target_md, engine);
+  if (constants != nullptr) return constants->Reorder(engine, src, target_md);
+  dnnl::memory dst(target_md, engine);
   dnnl::stream stream(engine);
   dnnl::reorder(src, dst).execute(stream, src, dst);
   stream.wait();

@@ -40,10 +40,11 @@ absl::StatusOr<std::vector<int64_t>> ForwardWindowOutput(const CompileContext& c
 dnnl::memory::dims Dims(const std::vector<int64_t>& values);
 dnnl::memory::dims DnnlDilations(const std::vector<int64_t>& onnx_dilations);
 
-// Copies constant data described by `user_md` into new memory of layout `target_md` (compile time),
-// placed in `arena` when given (ctx.constants), else owned by the returned memory.
+// Copies constant data described by `user_md` into memory of layout `target_md` (compile time), held
+// by `constants` when given (ctx.constants: shared with the session's other plans), else owned by the
+// returned memory.
 dnnl::memory ReorderConstant(const dnnl::engine& engine, const dnnl::memory::desc& user_md, const void* data,
-                             const dnnl::memory::desc& target_md, ConstantArena* arena = nullptr);
+                             const dnnl::memory::desc& target_md, SharedConstants* constants = nullptr);
 
 // For an operand only known at run time: adds a step reordering node input `input` (layout
 // `user_md`) into a scratch region of layout `target_md`, and returns that region.

@@ -1,7 +1,7 @@
 #include "engine/kernels/dnnl/dnnl_util.h"
 
 #include "absl/strings/str_cat.h"
-#include "engine/constant_arena.h"
+#include "engine/shared_constants.h"
 
 namespace peregrine::engine::dnnl_util {
 
@@ -51,11 +51,12 @@ TensorDesc FromDnnl(DataType dtype, const Shape& shape, const dnnl::memory::desc
 }
 
 dnnl::memory ReorderToLayout(const dnnl::engine& engine, const Tensor& tensor, const dnnl::memory::desc& md,
-                             ConstantArena* arena) {
-  dnnl::memory dst = arena ? dnnl::memory(md, engine, arena->Allocate(md.get_size())) : dnnl::memory(md, engine);
+                             SharedConstants* constants) {
   // The tensor's own element type: a float32 constant may be wanted as bf16 (a bfloat16 kernel's weights).
   const dt type = ToDnnlType(tensor.dtype()).value_or(md.data_type());
   dnnl::memory src(PlainDesc(type, tensor.shape()), engine, const_cast<void*>(tensor.data()));
+  if (constants != nullptr) return constants->Reorder(engine, src, md);
+  dnnl::memory dst(md, engine);
   dnnl::stream stream(engine);
   dnnl::reorder(src, dst).execute(stream, src, dst);
   stream.wait();

@@ -27,9 +27,9 @@ TensorDesc FromDnnl(DataType dtype, const Shape& shape, const dnnl::memory::desc
 bool IsPlain(const dnnl::memory::desc& md, DataType dtype, const Shape& shape);
 
 // Reorders a plain host tensor (e.g. weights known at compile time) into `md`, returning memory the
-// caller owns, or memory in `arena` (which must outlive its use) when given.
+// caller owns, or memory held by `constants` (which must outlive its use) when given.
 dnnl::memory ReorderToLayout(const dnnl::engine& engine, const Tensor& tensor, const dnnl::memory::desc& md,
-                             ConstantArena* arena = nullptr);
+                             SharedConstants* constants = nullptr);
 
 // Holds one primitive and its argument list. Arguments are either fixed (weights owned by the
 // kernel) or bound per run, in the order of Bind() calls, by Run(). Run does not allocate.
