@@ -302,6 +302,23 @@ TEST(SessionTest, Bfloat16RecurrentLayersConvertAtTheirEdges) {
   ExpectWithinBfloat16Rounding(want, got);
 }
 
+// Completes recurrent node `n` of `b` (hidden size 4, output Y of a 2-step sequence of batch 1), runs
+// it in a bf16 session and expects it to have computed in float32.
+void ExpectStaysFloat32InBfloat16(GraphBuilder& b, Node* n, const std::vector<Tensor>& inputs) {
+  SetHiddenSize(n, 4);
+  Value* y = b.g->AddValue("y");
+  y->producer = n;
+  n->outputs = {y};
+  SessionOptions bf16;
+  bf16.precision = Precision::kBfloat16;
+  auto session = MustCreate(b.Finish({y}), bf16);
+  ASSERT_NE(session, nullptr);
+  std::vector<Tensor> outputs;
+  ASSERT_TRUE(session->Run(inputs, outputs).ok());
+  EXPECT_EQ(session->last_plan_stats().bf16_steps, 0u);
+  ASSERT_EQ(outputs[0].shape(), (Shape{2, 1, 1, 4}));
+}
+
 // An LSTM whose weights are graph inputs stays float32 in a bf16 session: converting them would cost
 // a bf16 conversion of every weight on every run.
 TEST(SessionTest, Bfloat16KeepsRecurrentLayersWithRuntimeWeightsInFloat32) {
@@ -311,18 +328,7 @@ TEST(SessionTest, Bfloat16KeepsRecurrentLayersWithRuntimeWeightsInFloat32) {
   Value* r = b.Input("r", DataType::kFloat32, {{1, ""}, {16, ""}, {4, ""}});
   Node* n = b.g->AddNode("LSTM", "lstm");
   n->inputs = {x, w, r};
-  SetHiddenSize(n, 4);
-  Value* y = b.g->AddValue("y");
-  y->producer = n;
-  n->outputs = {y};
-  SessionOptions bf16;
-  bf16.precision = Precision::kBfloat16;
-  auto session = MustCreate(b.Finish({y}), bf16);
-  ASSERT_NE(session, nullptr);
-  std::vector<Tensor> inputs = {Ramp({2, 1, 3}, 1), Ramp({1, 16, 3}, 2), Ramp({1, 16, 4}, 3)}, outputs;
-  ASSERT_TRUE(session->Run(inputs, outputs).ok());
-  EXPECT_EQ(session->last_plan_stats().bf16_steps, 0u);
-  ASSERT_EQ(outputs[0].shape(), (Shape{2, 1, 1, 4}));
+  ExpectStaysFloat32InBfloat16(b, n, {Ramp({2, 1, 3}, 1), Ramp({1, 16, 3}, 2), Ramp({1, 16, 4}, 3)});
 }
 
 // GRU and RNN stay float32 in a bf16 session even with constant weights: only the LSTM cell computes
@@ -332,18 +338,7 @@ TEST(SessionTest, Bfloat16KeepsGruInFloat32) {
   Value* x = b.Input("x", DataType::kFloat32, {{2, ""}, {1, ""}, {3, ""}});
   Node* n = b.g->AddNode("GRU", "gru");
   n->inputs = {x, b.g->AddConstant("w", Ramp({1, 12, 3}, 2)), b.g->AddConstant("r", Ramp({1, 12, 4}, 3))};
-  SetHiddenSize(n, 4);
-  Value* y = b.g->AddValue("y");
-  y->producer = n;
-  n->outputs = {y};
-  SessionOptions bf16;
-  bf16.precision = Precision::kBfloat16;
-  auto session = MustCreate(b.Finish({y}), bf16);
-  ASSERT_NE(session, nullptr);
-  std::vector<Tensor> inputs = {Ramp({2, 1, 3}, 1)}, outputs;
-  ASSERT_TRUE(session->Run(inputs, outputs).ok());
-  EXPECT_EQ(session->last_plan_stats().bf16_steps, 0u);
-  ASSERT_EQ(outputs[0].shape(), (Shape{2, 1, 1, 4}));
+  ExpectStaysFloat32InBfloat16(b, n, {Ramp({2, 1, 3}, 1)});
 }
 
 // A session compiles one plan per batch size; the plans share one copy of each reordered weight, and
