@@ -1,5 +1,6 @@
-// SharedConstants: the compile-time constants of all the plans of one session - weights reordered
-// into oneDNN layouts, constants converted to blocked layouts or to bfloat16 - each laid out once.
+// SharedConstants: the compile-time constants of all the plans of a session, or of the sessions of
+// one model - weights reordered into oneDNN layouts, constants converted to blocked layouts or to
+// bfloat16 - each laid out once.
 //
 // A session compiles one plan per input signature: a text generator under continuous batching has one
 // per batch size, a batching server one per batch it forms. Their kernels mostly want the same weights

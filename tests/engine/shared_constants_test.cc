@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 namespace peregrine::engine {
@@ -79,6 +80,27 @@ TEST(SharedConstantsTest, ASourceFreedAfterTheCallDoesNotMatter) {
   EXPECT_NE(fresh.get_data_handle(), kept);
   EXPECT_EQ(static_cast<const float*>(kept)[63], 63.0f);
   EXPECT_EQ(static_cast<const float*>(fresh.get_data_handle())[63], 163.0f);
+}
+
+// The sessions of a model's instances share a store and compile plans on their own threads.
+TEST(SharedConstantsTest, ConcurrentCallersGetOneBlock) {
+  SharedConstants store;
+  const memory::desc md = Plain({256});
+  constexpr int kThreads = 4, kCalls = 50;
+  std::vector<std::vector<void*>> seen(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::vector<float> weights = Iota(256, 0);  // each thread its own source memory
+      for (int i = 0; i < kCalls; ++i) seen[t].push_back(store.Reorder(Cpu(), Over(weights, md), md).get_data_handle());
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const auto& handles : seen) {
+    for (void* handle : handles) EXPECT_EQ(handle, seen[0][0]);
+  }
+  EXPECT_EQ(store.reused(), kThreads * kCalls - 1);
+  EXPECT_EQ(store.bytes(), md.get_size());
 }
 
 }  // namespace
