@@ -47,7 +47,7 @@ struct Session::PlanCache {
   std::vector<std::unique_ptr<Plan>> retired;
 };
 
-Session::Session(std::unique_ptr<graph::Graph> graph, SessionOptions options)
+Session::Session(std::shared_ptr<const graph::Graph> graph, SessionOptions options)
     : graph_(std::move(graph)),
       options_(options),
       constants_(options.constants ? options.constants : std::make_shared<SharedConstants>()),
@@ -61,6 +61,13 @@ Session::Session(std::unique_ptr<graph::Graph> graph, SessionOptions options)
 }
 
 Session::~Session() = default;
+
+std::unique_ptr<Session> Session::Fork(const SessionOptions& options) const {
+  SessionOptions forked = options;
+  forked.optimize = options_.optimize;  // what the shared graph went through
+  if (forked.constants == nullptr) forked.constants = constants_;
+  return std::unique_ptr<Session>(new Session(graph_, forked));
+}
 
 absl::StatusOr<std::unique_ptr<Session>> Session::Create(const std::string& model_path, const SessionOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<graph::Graph> graph, onnx_import::LoadModel(model_path));

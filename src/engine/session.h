@@ -60,6 +60,12 @@ class Session {
   static absl::StatusOr<std::unique_ptr<Session>> Create(std::unique_ptr<graph::Graph> graph, const SessionOptions& options);
   ~Session();
 
+  // Another session over this one's graph - as loaded and optimised, never changed afterwards - with
+  // plans of its own and `options` (options.optimize is ignored: the graph is already in its final
+  // form; without options.constants it shares this session's store). A server's instances and a text generator's step sessions fork from a model version's first
+  // session, so the model is parsed, folded and held once. Sessions may then run on different threads.
+  std::unique_ptr<Session> Fork(const SessionOptions& options) const;
+
   const std::vector<TensorInfo>& inputs() const { return inputs_; }
   const std::vector<TensorInfo>& outputs() const { return outputs_; }
   const graph::Graph& graph() const { return *graph_; }
@@ -87,11 +93,11 @@ class Session {
   absl::Status WriteProfile(const std::string& path) const;
 
  private:
-  Session(std::unique_ptr<graph::Graph> graph, SessionOptions options);
+  Session(std::shared_ptr<const graph::Graph> graph, SessionOptions options);
   absl::StatusOr<Plan*> PlanFor(std::span<const Tensor> inputs);
   absl::Status CheckInputs(std::span<const Tensor> inputs) const;
 
-  std::unique_ptr<graph::Graph> graph_;
+  std::shared_ptr<const graph::Graph> graph_;  // shared with forks
   SessionOptions options_;
   std::vector<TensorInfo> inputs_;
   std::vector<TensorInfo> outputs_;

@@ -230,10 +230,12 @@ absl::StatusOr<std::unique_ptr<GenerationService>> BuildGenerationService(const 
   decode_options.max_cached_plans = static_cast<size_t>(service.limits.max_sequences_per_step) + 1;
   engine::SessionOptions chunk_options = options.session_options;
   chunk_options.max_cached_plans = static_cast<size_t>(service.limits.prompt_chunk_tokens) + 1;
-  ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> decode,
-                   engine::Session::Create(options.model_path.string(), decode_options));
-  ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> chunk,
-                   engine::Session::Create(options.model_path.string(), chunk_options));
+  auto open = [&](const engine::SessionOptions& session_options) -> absl::StatusOr<std::unique_ptr<engine::Session>> {
+    if (options.model_session != nullptr) return options.model_session->Fork(session_options);
+    return engine::Session::Create(options.model_path.string(), session_options);
+  };
+  ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> decode, open(decode_options));
+  ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> chunk, open(chunk_options));
   ASSIGN_OR_RETURN(generation::StepModelBinding binding,
                    generation::BindStepModel(decode->inputs(), decode->outputs(), service.spec));
   if (binding.vocab_size > 0 && binding.vocab_size != static_cast<int64_t>(service.vocabulary->size())) {

@@ -43,6 +43,9 @@ struct GenerationBuildOptions {
   int64_t version = 0;
   std::filesystem::path model_dir;   // the vocabulary's folder
   std::filesystem::path model_path;  // the .onnx file; the service opens its own sessions on it
+  // When set, the service's sessions fork this session of the step model (Session::Fork: its graph and
+  // weights are shared) instead of loading model_path again. Used only during the call.
+  const engine::Session* model_session = nullptr;
   engine::SessionOptions session_options;
   size_t max_queued = 256;  // sequences waiting for a slot
   std::chrono::microseconds default_timeout{0};

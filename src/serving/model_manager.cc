@@ -11,7 +11,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "engine/shared_constants.h"
 #include "serving/execution_provider.h"
 #include "serving/generation_config.h"
 #include "serving/model_instance.h"
@@ -114,8 +113,6 @@ struct ModelManager::Impl {
                      ChooseInstanceThreads(config, instances, options.threads_per_instance, cores));
     engine::SessionOptions session_options;
     session_options.threads = threads.threads;
-    // One copy of the reordered weights for all the version's sessions: instances and generation.
-    session_options.constants = std::make_shared<engine::SharedConstants>();
     ASSIGN_OR_RETURN(session_options.precision, RequestedPrecision(config));
     std::vector<std::unique_ptr<engine::Session>> sessions;
     ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> first, engine::Session::Create(path.string(), session_options));
@@ -130,10 +127,9 @@ struct ModelManager::Impl {
     const std::vector<engine::TensorInfo> outputs = DerivedOutputs::AllOutputs(first->outputs(), derived.get());
     RETURN_IF_ERROR(CompleteModelConfig(dir.name, first->inputs(), outputs, from_file, options.completion, config));
     sessions.push_back(std::move(first));
-    for (int i = 1; i < instances; ++i) {
-      ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> session, engine::Session::Create(path.string(), session_options));
-      sessions.push_back(std::move(session));
-    }
+    // The other instances and the generation sessions fork the first: one parsed graph and one copy of
+    // the reordered weights for all the version's sessions.
+    for (int i = 1; i < instances; ++i) sessions.push_back(sessions[0]->Fork(session_options));
 
     ASSIGN_OR_RETURN(std::vector<WarmupSample> samples, BuildWarmupSamples(config, dir.path, sessions[0]->inputs()));
     for (auto& session : sessions) RETURN_IF_ERROR(WarmUp(*session, samples));
@@ -160,6 +156,7 @@ struct ModelManager::Impl {
       generation_options.version = version;
       generation_options.model_dir = dir.path;
       generation_options.model_path = path;
+      generation_options.model_session = sessions[0].get();
       generation_options.session_options = session_options;
       generation_options.max_queued = scheduler_options.max_queue_size;
       generation_options.default_timeout = scheduler_options.default_timeout;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "onnx/loader.h"
 
@@ -341,37 +342,82 @@ TEST(SessionTest, Bfloat16KeepsGruInFloat32) {
   ExpectStaysFloat32InBfloat16(b, n, {Ramp({2, 1, 3}, 1)});
 }
 
+// An LSTM (constant weights) over a [2, batch, 5] sequence, its last hidden state projected by a
+// constant MatMul: outputs the projection and Y.
+constexpr int64_t kProjSeq = 2, kProjInput = 5, kProjHidden = 16, kProjOut = 7;
+std::unique_ptr<Graph> LstmProjection() {
+  GraphBuilder b;
+  Value* x = b.Input("x", DataType::kFloat32, {{kProjSeq, ""}, {-1, "batch"}, {kProjInput, ""}});
+  std::vector<Value*> lstm;
+  Value* y = AddLstm(b, x, nullptr, nullptr, kProjInput, kProjHidden, 1, lstm);
+  Value* w = b.g->AddConstant("proj", Ramp({kProjHidden, kProjOut}, 5));
+  return b.Finish({b.Op("MatMul", {lstm[1], w}), y});
+}
+
+std::vector<Tensor> LstmProjectionInput(int64_t batch) {
+  return {Ramp({kProjSeq, batch, kProjInput}, static_cast<int>(batch))};
+}
+
+void ExpectSameBytes(const std::vector<Tensor>& got, const std::vector<Tensor>& want, const std::string& context) {
+  ASSERT_EQ(got.size(), want.size()) << context;
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(got[i].shape(), want[i].shape()) << context;
+    EXPECT_EQ(std::memcmp(got[i].data(), want[i].data(), got[i].byte_size()), 0) << context << ", output " << i;
+  }
+}
+
 // A session compiles one plan per batch size; the plans share one copy of each reordered weight, and
 // every plan still computes what a session with only that plan computes.
 TEST(SessionTest, PlansOfOneSessionShareTheirWeights) {
-  constexpr int64_t kSeq = 2, kInput = 5, kHidden = 16, kOut = 7;
-  auto build = [] {
-    GraphBuilder b;
-    Value* x = b.Input("x", DataType::kFloat32, {{kSeq, ""}, {-1, "batch"}, {kInput, ""}});
-    std::vector<Value*> lstm;
-    Value* y = AddLstm(b, x, nullptr, nullptr, kInput, kHidden, 1, lstm);
-    Value* w = b.g->AddConstant("proj", Ramp({kHidden, kOut}, 5));
-    return b.Finish({b.Op("MatMul", {lstm[1], w}), y});
-  };
-  auto shared = MustCreate(build());
+  auto shared = MustCreate(LstmProjection());
   ASSERT_NE(shared, nullptr);
   size_t weight_bytes = 0;
   for (int64_t batch : {1, 3, 2, 8}) {
-    std::vector<Tensor> inputs = {Ramp({kSeq, batch, kInput}, static_cast<int>(batch))}, got, want;
+    const std::vector<Tensor> inputs = LstmProjectionInput(batch);
+    std::vector<Tensor> got, want;
     ASSERT_TRUE(shared->Run(inputs, got).ok());
     if (weight_bytes == 0) weight_bytes = shared->constant_bytes();
     // The LSTM's weights and bias and the MatMul's weights, laid out once: no plan adds a copy.
     EXPECT_EQ(shared->constant_bytes(), weight_bytes) << "batch " << batch;
-    auto alone = MustCreate(build());
+    auto alone = MustCreate(LstmProjection());
     ASSERT_NE(alone, nullptr);
     ASSERT_TRUE(alone->Run(inputs, want).ok());
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_EQ(got[i].shape(), want[i].shape());
-      EXPECT_EQ(std::memcmp(got[i].data(), want[i].data(), got[i].byte_size()), 0) << "batch " << batch;
-    }
+    ExpectSameBytes(got, want, "batch " + std::to_string(batch));
   }
-  EXPECT_GE(weight_bytes, static_cast<size_t>(4 * kHidden * (kInput + kHidden) + kHidden * kOut) * sizeof(float));
+  const size_t floats = 4 * kProjHidden * (kProjInput + kProjHidden) + kProjHidden * kProjOut;
+  EXPECT_GE(weight_bytes, floats * sizeof(float));
+}
+
+// A fork shares its parent's graph and weights, computes what the parent does, and the two run at
+// once on different threads (a server's instances).
+TEST(SessionTest, ForksShareTheGraphAndWeightsAndRunConcurrently) {
+  auto parent = MustCreate(LstmProjection());
+  ASSERT_NE(parent, nullptr);
+  std::vector<Tensor> want;
+  ASSERT_TRUE(parent->Run(LstmProjectionInput(3), want).ok());
+  const size_t weight_bytes = parent->constant_bytes();
+  SessionOptions options;
+  options.threads = 1;
+  std::unique_ptr<Session> fork = parent->Fork(options);
+  EXPECT_EQ(&fork->graph(), &parent->graph());
+  EXPECT_EQ(fork->options().threads, 1);
+
+  constexpr int kRuns = 20;
+  auto run_many = [&](Session* session, std::vector<Tensor>* last, bool* ok) {
+    for (int i = 0; i < kRuns && *ok; ++i) {
+      *ok = session->Run(LstmProjectionInput(1 + i % 4), *last).ok();  // new plans on both threads
+    }
+    *ok = *ok && session->Run(LstmProjectionInput(3), *last).ok();
+  };
+  std::vector<Tensor> from_parent, from_fork;
+  bool parent_ok = true, fork_ok = true;
+  std::thread other(run_many, fork.get(), &from_fork, &fork_ok);
+  run_many(parent.get(), &from_parent, &parent_ok);
+  other.join();
+  ASSERT_TRUE(parent_ok && fork_ok);
+  ExpectSameBytes(from_parent, want, "parent");
+  ExpectSameBytes(from_fork, want, "fork");
+  EXPECT_EQ(fork->constant_bytes(), weight_bytes);  // one store: the fork's plans added no copies
 }
 
 TEST(SessionTest, PrecisionNames) {
