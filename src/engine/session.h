@@ -32,9 +32,9 @@ struct SessionOptions {
   // Arithmetic precision (see precision.h). Resolved at creation like `threads`: bf16 becomes fp32
   // where the CPU has no native bfloat16, and options() reports what the session runs with.
   Precision precision = Precision::kFloat32;
-  // Where the plans keep their reordered weights (shared_constants.h). Sessions of one model (a
-  // server's instances, a text generator's step sessions) pass one store and hold one copy of each
-  // weight between them. Null: the session makes a store of its own.
+  // Where the plans keep their reordered weights (shared_constants.h). Sessions given one store hold
+  // one copy of each weight between them. Null: the session makes a store of its own (Fork passes
+  // the parent's).
   std::shared_ptr<SharedConstants> constants;
 };
 
@@ -62,8 +62,9 @@ class Session {
 
   // Another session over this one's graph - as loaded and optimised, never changed afterwards - with
   // plans of its own and `options` (options.optimize is ignored: the graph is already in its final
-  // form; without options.constants it shares this session's store). A server's instances and a text generator's step sessions fork from a model version's first
-  // session, so the model is parsed, folded and held once. Sessions may then run on different threads.
+  // form; without options.constants it shares this session's store). A server's instances and a text
+  // generator's step sessions fork from a model version's first session, so the model is parsed,
+  // folded and held once. The sessions may then run on different threads.
   std::unique_ptr<Session> Fork(const SessionOptions& options) const;
 
   const std::vector<TensorInfo>& inputs() const { return inputs_; }
