@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "onnx/loader.h"
@@ -211,6 +212,29 @@ void ExpectWithinBfloat16Rounding(const std::vector<Tensor>& want, const std::ve
   }
 }
 
+// Runs the graph `build` makes in a float32 and a bf16 session on `inputs`: the float32 plan has no
+// bf16 step, the bf16 plan has `bf16_steps` where the CPU has native bfloat16, both give `outputs`
+// outputs, and the bf16 ones are within bfloat16's rounding of float32's.
+void ExpectBfloat16WithinRounding(const std::function<std::unique_ptr<Graph>()>& build,
+                                  const std::vector<Tensor>& inputs, size_t bf16_steps, size_t outputs) {
+  SessionOptions bf16;
+  bf16.precision = Precision::kBfloat16;
+  auto exact = MustCreate(build());
+  auto rounded = MustCreate(build(), bf16);
+  ASSERT_NE(exact, nullptr);
+  ASSERT_NE(rounded, nullptr);
+  EXPECT_EQ(rounded->options().precision, EffectivePrecision(Precision::kBfloat16));
+  std::vector<Tensor> want, got;
+  ASSERT_TRUE(exact->Run(inputs, want).ok());
+  ASSERT_TRUE(rounded->Run(inputs, got).ok());
+  EXPECT_EQ(exact->last_plan_stats().bf16_steps, 0u);
+  if (HasNativeBfloat16()) {
+    EXPECT_EQ(rounded->last_plan_stats().bf16_steps, bf16_steps);
+  }
+  ASSERT_EQ(got.size(), outputs);
+  ExpectWithinBfloat16Rounding(want, got);
+}
+
 // Conv -> MaxPool -> Conv, with the first convolution's output also read by Flatten (a kernel that
 // only reads plain float32) and the last one a graph output: in bf16 every edge between a bfloat16
 // step and a float32 reader converts, and the answers stay within bfloat16's rounding of float32's.
@@ -226,22 +250,8 @@ TEST(SessionTest, Bfloat16ConvolutionsConvertAtTheirEdges) {
     Value* c2 = b.Op("Conv", {pooled, b.g->AddConstant("w2", Ramp({4, 8, 1, 1}, 3))});
     return b.Finish({c2, b.Op("Flatten", {c1}), pooled});
   };
-  SessionOptions bf16;
-  bf16.precision = Precision::kBfloat16;
-  auto exact = MustCreate(build());
-  auto rounded = MustCreate(build(), bf16);
-  ASSERT_NE(exact, nullptr);
-  ASSERT_NE(rounded, nullptr);
-  EXPECT_EQ(rounded->options().precision, EffectivePrecision(Precision::kBfloat16));
-  std::vector<Tensor> inputs = {Ramp({2, 4, 6, 6}, 4)}, want, got;
-  ASSERT_TRUE(exact->Run(inputs, want).ok());
-  ASSERT_TRUE(rounded->Run(inputs, got).ok());
-  EXPECT_EQ(exact->last_plan_stats().bf16_steps, 0u);
-  if (HasNativeBfloat16()) {
-    EXPECT_EQ(rounded->last_plan_stats().bf16_steps, 3u);  // both Convs and the MaxPool
-  }
-  ASSERT_EQ(got.size(), 3u);
-  ExpectWithinBfloat16Rounding(want, got);
+  // bf16 steps: both Convs and the MaxPool.
+  ExpectBfloat16WithinRounding(build, {Ramp({2, 4, 6, 6}, 4)}, 3, 3);
 }
 
 void SetHiddenSize(Node* n, int64_t hidden) {
@@ -284,23 +294,9 @@ TEST(SessionTest, Bfloat16RecurrentLayersConvertAtTheirEdges) {
     AddLstm(b, squeezed, first[1], first[2], kHidden, kHidden, 4, second);
     return b.Finish({second[0], second[1], second[2], b.Op("Abs", {first[2]})});
   };
-  SessionOptions bf16;
-  bf16.precision = Precision::kBfloat16;
-  auto exact = MustCreate(build());
-  auto rounded = MustCreate(build(), bf16);
-  ASSERT_NE(exact, nullptr);
-  ASSERT_NE(rounded, nullptr);
-  std::vector<Tensor> inputs = {Ramp({kSeq, kBatch, kInput}, 7), Ramp({1, kBatch, kHidden}, 8),
-                                Ramp({1, kBatch, kHidden}, 9)};
-  std::vector<Tensor> want, got;
-  ASSERT_TRUE(exact->Run(inputs, want).ok());
-  ASSERT_TRUE(rounded->Run(inputs, got).ok());
-  EXPECT_EQ(exact->last_plan_stats().bf16_steps, 0u);
-  if (HasNativeBfloat16()) {
-    EXPECT_EQ(rounded->last_plan_stats().bf16_steps, 2u);  // both LSTMs
-  }
-  ASSERT_EQ(got.size(), 4u);
-  ExpectWithinBfloat16Rounding(want, got);
+  const std::vector<Tensor> inputs = {Ramp({kSeq, kBatch, kInput}, 7), Ramp({1, kBatch, kHidden}, 8),
+                                      Ramp({1, kBatch, kHidden}, 9)};
+  ExpectBfloat16WithinRounding(build, inputs, 2, 4);  // bf16 steps: both LSTMs
 }
 
 // Completes recurrent node `n` of `b` (hidden size 4, output Y of a 2-step sequence of batch 1), runs
