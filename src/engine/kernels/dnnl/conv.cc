@@ -142,7 +142,7 @@ absl::StatusOr<CompiledKernel> BuildConv(const CompileContext& ctx, const ConvPl
   const Shape& x = ctx.desc(0).shape;
   const bool has_bias = ctx.has_input(2);
   // In bf16 the activation layouts carry bf16 data; the compiler converts where a neighbour wants float32.
-  const memory::data_type act = ctx.precision == Precision::kBfloat16 ? memory::data_type::bf16 : kF32;
+  const memory::data_type act = dnnl_util::ComputeType(ctx);
   memory::desc src_md(dnnl_util::ToDims(x), act, memory::format_tag::any);
   memory::desc weights_md(plan.weights_dims, act, memory::format_tag::any);
   memory::desc bias_md = has_bias ? memory::desc({plan.out_shape[1]}, kF32, memory::format_tag::a) : memory::desc();

@@ -38,6 +38,10 @@ absl::StatusOr<dnnl::memory::desc> DescOf(const TensorDesc& desc) {
   return PlainDesc(type, desc.shape);
 }
 
+dt ComputeType(const CompileContext& ctx) {
+  return ctx.precision == Precision::kBfloat16 ? dt::bf16 : dt::f32;
+}
+
 bool IsPlain(const dnnl::memory::desc& md, DataType dtype, const Shape& shape) {
   if (md.is_zero()) return true;
   absl::StatusOr<dt> type = ToDnnlType(dtype);

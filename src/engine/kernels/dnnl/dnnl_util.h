@@ -25,6 +25,9 @@ TensorDesc FromDnnl(DataType dtype, const Shape& shape, const dnnl::memory::desc
 // True for a zero desc or dense row-major data of `dtype`'s own element type (a bf16 copy of a
 // float32 tensor is not plain: readers of plain float32 need a conversion).
 bool IsPlain(const dnnl::memory::desc& md, DataType dtype, const Shape& shape);
+// The type a kernel that supports bfloat16 computes its activations and weights in: bf16 when the
+// session's precision asks for it (set only on CPUs with native bfloat16), else f32.
+dnnl::memory::data_type ComputeType(const CompileContext& ctx);
 
 // Reorders a plain host tensor (e.g. weights known at compile time) into `md`, returning memory the
 // caller owns, or memory held by `constants` (which must outlive its use) when given.

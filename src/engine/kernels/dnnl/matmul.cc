@@ -4,8 +4,8 @@
 // alpha folded in. When the session's precision is bf16, A and B are bf16 (a constant B is converted
 // once; the compiler converts A, and a B computed at run time, in reorders before the step) and the
 // product accumulates into a float32 output: at batch 1 the step reads half the weight bytes, at
-// larger batches it runs bf16 dot products. Gemm's C becomes the bias when it is constant and no output scale is needed,
-// otherwise a binary-add post-op; fused activations and Add follow as post-ops.
+// larger batches it runs bf16 dot products. Gemm's C becomes the bias when it is constant and no
+// output scale is needed, otherwise a binary-add post-op; fused activations and Add follow as post-ops.
 #include <algorithm>
 #include <utility>
 
@@ -195,19 +195,15 @@ absl::StatusOr<CompiledKernel> BuildMatMul(const CompileContext& ctx, const MatM
   return compiled;
 }
 
-memory::data_type ActivationType(const CompileContext& ctx) {
-  return ctx.precision == Precision::kBfloat16 ? memory::data_type::bf16 : kF32;
-}
-
 absl::StatusOr<CompiledKernel> CompileMatMul(const CompileContext& ctx) {
   RETURN_IF_ERROR(CheckInputs(ctx));
-  ASSIGN_OR_RETURN(MatMulSpec spec, PlanMatMul(ctx, ActivationType(ctx)));
+  ASSIGN_OR_RETURN(MatMulSpec spec, PlanMatMul(ctx, dnnl_util::ComputeType(ctx)));
   return BuildMatMul(ctx, spec);
 }
 
 absl::StatusOr<CompiledKernel> CompileGemm(const CompileContext& ctx) {
   RETURN_IF_ERROR(CheckInputs(ctx));
-  ASSIGN_OR_RETURN(MatMulSpec spec, PlanGemm(ctx, ActivationType(ctx)));
+  ASSIGN_OR_RETURN(MatMulSpec spec, PlanGemm(ctx, dnnl_util::ComputeType(ctx)));
   return BuildMatMul(ctx, spec);
 }
 
